@@ -1,0 +1,26 @@
+/** Opens the configured store and wires allot's services around it. */
+import { systemClock, TestClock, type Clock } from './domain/clock.ts';
+import type { Config } from './config.ts';
+import { Services } from './service/context.ts';
+import type { Db } from './store/db.ts';
+import { migrations } from './store/migrations.ts';
+import { openPostgres } from './store/postgres/db.ts';
+import { openSqlite } from './store/sqlite/db.ts';
+
+export async function openDatabase(config: Config): Promise<Db> {
+  if (config.DATABASE_URL) return openPostgres(config.DATABASE_URL, { poolSize: config.ALLOT_PG_POOL_SIZE });
+  return openSqlite(config.ALLOT_DB, { synchronous: config.ALLOT_SQLITE_SYNC });
+}
+
+export function clockFor(config: Config): Clock {
+  return config.ALLOT_TEST_CLOCK ? new TestClock(Date.parse(config.ALLOT_TEST_CLOCK)) : systemClock;
+}
+
+export async function openServices(config: Config, options: { migrate?: boolean } = {}): Promise<Services> {
+  const db = await openDatabase(config);
+  if (options.migrate ?? true) await db.migrate(migrations);
+  return new Services(db, clockFor(config), {
+    highTokensPerQuery: config.ALLOT_HIGH_TOKENS_PER_QUERY,
+    maxActiveHolds: config.ALLOT_MAX_ACTIVE_HOLDS,
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * One route = one declaration: its zod schemas validate the request, type the
+ * handler and become its OpenAPI entry. `routes/` holds one file per resource.
+ */
+import type { z, ZodType } from 'zod';
+import type { Services } from '../service/context.ts';
+import type { Scope } from '../service/scope.ts';
+
+export type Method = 'GET' | 'POST' | 'PUT' | 'DELETE';
+
+export interface Reply {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
+
+export interface RouteInput<B, Q, P> {
+  body: B;
+  query: Q;
+  params: P;
+  scope: Scope;
+  services: Services;
+}
+
+export interface ResponseSpec {
+  description: string;
+  schema?: ZodType;
+}
+
+type Infer<T> = T extends ZodType ? z.infer<T> : undefined;
+
+export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, Q extends ZodType | undefined = ZodType | undefined, P extends ZodType | undefined = ZodType | undefined> {
+  method: Method;
+  /** OpenAPI-style path, e.g. `/v1/plans/{id}`. */
+  path: string;
+  summary: string;
+  tag: string;
+  /** Admin-only routes are documented as such; the service enforces it. */
+  adminOnly?: boolean;
+  body?: B;
+  query?: Q;
+  params?: P;
+  responses: Record<number, ResponseSpec>;
+  handler(input: RouteInput<Infer<B>, Infer<Q>, Infer<P>>): Promise<Reply>;
+}
+
+export type AnyRoute = RouteSpec<ZodType | undefined, ZodType | undefined, ZodType | undefined>;
+
+/** Declares a route; the identity function exists for type inference. */
+export function route<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined, P extends ZodType | undefined = undefined>(
+  spec: RouteSpec<B, Q, P>,
+): AnyRoute {
+  return spec as unknown as AnyRoute;
+}

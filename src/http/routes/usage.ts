@@ -1,0 +1,137 @@
+import { z } from 'zod';
+import { validationError } from '../../domain/errors.ts';
+import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
+import { usageEventView } from '../../service/views.ts';
+import { route } from '../route.ts';
+import { decodeCursor, encodeCursor, identifier, instant, limitQuery, page, tokenCount } from '../schemas.ts';
+
+export const usageBody = z
+  .object({
+    event_id: identifier,
+    shop_id: identifier,
+    user_id: identifier,
+    tokens: tokenCount.optional(),
+    input_tokens: tokenCount.optional(),
+    output_tokens: tokenCount.optional(),
+    model: z.string().min(1).max(200).optional(),
+    enforce: z.boolean().optional(),
+  })
+  .strict()
+  .superRefine((body, ctx) => {
+    if (body.tokens === undefined && body.input_tokens === undefined && body.output_tokens === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'give tokens, or input_tokens and/or output_tokens' });
+    }
+    if (body.tokens === undefined && (body.input_tokens ?? 0) + (body.output_tokens ?? 0) > 1e12) {
+      ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'input_tokens + output_tokens must be at most 10^12' });
+    }
+  });
+
+export const usageResultSchema = z.object({
+  event_id: z.string(),
+  subscription_id: z.string(),
+  tokens: z.number().int(),
+  used_tokens: z.number().int(),
+  reserved_tokens: z.number().int(),
+  remaining_tokens: z.number().int(),
+  allocated_tokens: z.number().int(),
+  usage_percentage: z.number(),
+  over_limit: z.boolean(),
+  duplicate: z.boolean(),
+});
+
+const usageEventSchema = z.object({
+  event_id: z.string(), shop_id: z.string(), user_id: z.string(), subscription_id: z.string(),
+  tokens: z.number().int(), input_tokens: z.number().int().nullable(), output_tokens: z.number().int().nullable(),
+  model: z.string().nullable(), enforce: z.boolean(), reservation_id: z.string().nullable(), day: z.string(), created_at: instant,
+});
+
+function instantQuery(path: string) {
+  return z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      if (value === undefined) return undefined;
+      const ms = Date.parse(value);
+      if (Number.isNaN(ms)) {
+        ctx.addIssue({ code: 'custom', message: `${path} must be an RFC 3339 instant or a day` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+}
+
+export const usageRoutes = [
+  route({
+    method: 'POST',
+    path: '/v1/usage',
+    summary: 'Record token usage, exactly once per (shop_id, event_id)',
+    tag: 'Usage',
+    body: usageBody,
+    responses: {
+      200: { description: 'Recorded (or a duplicate of a recorded event)', schema: usageResultSchema },
+      404: { description: 'subscription_not_found' },
+      409: { description: 'idempotency_conflict or subscription_suspended' },
+      429: { description: 'quota_exceeded (enforce: true); nothing stored' },
+    },
+    handler: async ({ body, scope, services }) => ({ status: 200, body: await recordUsage(services, scope, body) }),
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/usage',
+    summary: 'Stored usage events, oldest first (audit)',
+    tag: 'Usage',
+    query: z.object({
+      shop_id: identifier.optional(),
+      user_id: identifier.optional(),
+      from: instantQuery('from'),
+      to: instantQuery('to'),
+      limit: limitQuery,
+      cursor: z.string().max(512).optional(),
+    }),
+    responses: { 200: { description: 'Usage events', schema: page(usageEventSchema) } },
+    handler: async ({ query, scope, services }) => {
+      const after = decodeCursor(query.cursor, z.object({ created_at: z.number().int(), event_id: z.string() }));
+      const events = await listUsage(services, scope, { ...query, after });
+      const last = events.length === query.limit ? events[events.length - 1] : undefined;
+      return {
+        status: 200,
+        body: {
+          data: events.map(usageEventView),
+          next_cursor: last ? encodeCursor({ created_at: last.created_at, event_id: last.event_id }) : null,
+        },
+      };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/v1/usage/{event_id}',
+    summary: 'One stored event: did my timed-out request count?',
+    tag: 'Usage',
+    params: z.object({ event_id: identifier }),
+    query: z.object({ shop_id: identifier.optional() }),
+    responses: { 200: { description: 'The event', schema: usageEventSchema }, 404: { description: 'not_found' } },
+    handler: async ({ params, query, scope, services }) => {
+      const shopId = query.shop_id ?? scope.ownShop;
+      if (shopId === null) throw validationError([{ path: 'shop_id', message: 'required with an admin key' }]);
+      return { status: 200, body: usageEventView(await getUsageEvent(services, scope, shopId, params.event_id)) };
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/v1/check',
+    summary: 'Would this many tokens be allowed now? Changes nothing.',
+    tag: 'Usage',
+    body: z.object({ shop_id: identifier, user_id: identifier, tokens: tokenCount.optional() }).strict(),
+    responses: {
+      200: {
+        description: 'The answer',
+        schema: z.object({
+          allowed: z.boolean(),
+          remaining_tokens: z.number().int(),
+          reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable(),
+        }),
+      },
+    },
+    handler: async ({ body, scope, services }) => ({ status: 200, body: await checkQuota(services, scope, body) }),
+  }),
+];

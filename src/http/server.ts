@@ -1,0 +1,192 @@
+/**
+ * The HTTP API: Fastify with one JSON parser, one error mapper, bearer auth,
+ * Idempotency-Key handling and the routes of `routes/`.
+ */
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { z, type ZodType } from 'zod';
+import { AllotError, validationError } from '../domain/errors.ts';
+import { authenticate } from '../service/api-keys.ts';
+import type { Services } from '../service/context.ts';
+import { contentHash, sha256 } from '../service/hash.ts';
+import { abandonKey, claimKey, completeKey } from '../service/idempotency.ts';
+import { Metrics } from './metrics.ts';
+import { docsPage, openApiDocument } from './openapi.ts';
+import { problemOf, toAllotError, zodFieldErrors } from './problem.ts';
+import type { AnyRoute, Reply } from './route.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
+import { operationRoutes } from './routes/operations.ts';
+import { planRoutes } from './routes/plans.ts';
+import { reservationRoutes } from './routes/reservations.ts';
+import { subscriptionRoutes } from './routes/subscriptions.ts';
+import { usageRoutes } from './routes/usage.ts';
+
+export const VERSION = '0.1.0';
+export const BODY_LIMIT = 64 * 1024;
+
+export const allRoutes: readonly AnyRoute[] = [
+  ...planRoutes,
+  ...subscriptionRoutes,
+  ...usageRoutes,
+  ...reservationRoutes,
+  ...apiKeyRoutes,
+  ...operationRoutes,
+];
+
+const emptyBody = z.object({}).strict();
+const idempotencyKey = z.string().min(1).max(255);
+
+export interface ServerOptions {
+  services: Services;
+  masterKey?: string | undefined;
+  logLevel?: string;
+}
+
+function parse<T>(schema: ZodType<T>, value: unknown, prefix: string): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw validationError(zodFieldErrors(result.error, prefix));
+  return result.data;
+}
+
+function bearer(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (!header) return undefined;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1];
+}
+
+function sendProblem(reply: FastifyReply, error: AllotError): FastifyReply {
+  const body = { ...problemOf(error), instance: reply.request.url.split('?')[0], request_id: reply.request.id };
+  if (error.code === 'quota_exceeded' && typeof error.extra?.retry_after_seconds === 'number') {
+    reply.header('retry-after', String(error.extra.retry_after_seconds));
+  }
+  return reply.code(error.status).type('application/problem+json').send(body);
+}
+
+export function buildServer(options: ServerOptions): FastifyInstance {
+  const { services } = options;
+  const masterKeyHash = options.masterKey ? sha256(options.masterKey) : null;
+  const metrics = new Metrics();
+  const document = openApiDocument(allRoutes, VERSION);
+  const documentJson = JSON.stringify(document);
+  const docsHtml = docsPage(document);
+
+  const app = Fastify({
+    logger: {
+      level: options.logLevel ?? 'info',
+      redact: ['req.headers.authorization', 'req.headers["idempotency-key"]'],
+    },
+    bodyLimit: BODY_LIMIT,
+    logController: new LogController({ disableRequestLogging: true }),
+    requestIdHeader: 'x-request-id',
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(new AllotError('invalid_json', 'The body is not valid JSON.'), undefined);
+    }
+  });
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    return payload;
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const routeTemplate = request.routeOptions.url ?? 'unmatched';
+    metrics.observe(request.method, routeTemplate, reply.statusCode, reply.elapsedTime / 1000);
+    const level = reply.statusCode >= 500 ? 'error' : 'info';
+    request.log[level]({ method: request.method, route: routeTemplate, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+  });
+
+  app.setErrorHandler((error, request, reply) => {
+    const allot = toAllotError(error);
+    if (allot.status >= 500) request.log.error({ err: error }, 'request failed');
+    return sendProblem(reply, allot);
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, new AllotError('not_found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
+  );
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    try {
+      await services.db.ping();
+      return { status: 'ready', database: services.db.dialect };
+    } catch {
+      return sendProblem(reply, new AllotError('service_unavailable', 'The database is not reachable.'));
+    }
+  });
+  app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
+  app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(documentJson));
+  app.get('/docs', async (_request, reply) => reply.type('text/html; charset=utf-8').send(docsHtml));
+
+  for (const route of allRoutes) {
+    const url = route.path.replace(/\{(\w+)\}/g, ':$1');
+    const takesKey = route.method === 'POST' || route.method === 'PUT';
+    app.route({
+      method: route.method,
+      url,
+      handler: async (request, reply) => {
+        const scope = await authenticate(services, masterKeyHash, bearer(request));
+        const params = route.params ? parse(route.params, request.params, '') : undefined;
+        const query = route.query ? parse(route.query, request.query ?? {}, '') : undefined;
+        const rawBody = request.body;
+        const body = route.body
+          ? parse(route.body, rawBody ?? {}, '')
+          : rawBody === undefined
+            ? undefined
+            : parse(emptyBody, rawBody, '');
+        const run = (): Promise<Reply> => route.handler({ body, query, params, scope, services });
+
+        const keyHeader = takesKey ? request.headers['idempotency-key'] : undefined;
+        if (keyHeader === undefined) return send(reply, await run());
+        const key = parse(idempotencyKey, Array.isArray(keyHeader) ? keyHeader.join(',') : keyHeader, 'Idempotency-Key');
+        const hash = contentHash({ method: route.method, url: request.url, body: rawBody ?? null });
+        const claim = await claimKey(services, scope.idempotencyScope, key, hash);
+        if (claim.kind === 'replay') {
+          return reply.code(claim.statusCode).header('idempotent-replayed', 'true')
+            .type(claim.statusCode >= 400 ? 'application/problem+json' : 'application/json').send(claim.body);
+        }
+        let outcome: { status: number; body: string; headers?: Record<string, string> };
+        try {
+          const result = await run();
+          outcome = { status: result.status, body: JSON.stringify(result.body), headers: result.headers };
+        } catch (error) {
+          const allot = toAllotError(error);
+          if (!storable(allot.status)) {
+            await abandonKey(services, scope.idempotencyScope, key).catch(() => undefined);
+            throw error;
+          }
+          const problemBody = { ...problemOf(allot), instance: request.url.split('?')[0] };
+          await completeKey(services, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
+          throw error;
+        }
+        await completeKey(services, scope.idempotencyScope, key, outcome.status, outcome.body);
+        if (outcome.headers) reply.headers(outcome.headers);
+        return reply.code(outcome.status).type('application/json').send(outcome.body);
+      },
+    });
+  }
+
+  return app;
+}
+
+/** Answers worth replaying: successes and final refusals; not validation, throttling, conflicts of state, or failures. */
+function storable(status: number): boolean {
+  return status < 400 || status === 403 || status === 404 || status === 422;
+}
+
+function send(reply: FastifyReply, result: Reply): FastifyReply {
+  if (result.headers) reply.headers(result.headers);
+  return reply.code(result.status).send(result.body);
+}

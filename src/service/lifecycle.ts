@@ -1,0 +1,73 @@
+/**
+ * Bringing a subscription up to date before anything reads or changes it:
+ * expired holds free themselves and every ended period rolls over, each
+ * into its own summary. Idempotent, and safe with several sweepers at once.
+ */
+import { AllotError } from '../domain/errors.ts';
+import type { Subscription } from '../domain/model.ts';
+import { isDue, rollOnce } from '../domain/rollover.ts';
+import {
+  appendPlanTenure, findLiveSubscription, findPlan, findSubscriptionById, insertPeriodSummary, peakDailyTokens,
+  writeSubscriptionState,
+} from '../store/subscriptions.ts';
+import { expiredHolds, freeHold, settleReservation } from '../store/usage.ts';
+import type { Unit } from './context.ts';
+import type { ShopId } from './scope.ts';
+
+export async function expireHolds(unit: Unit, sub: Subscription): Promise<Subscription> {
+  if (sub.reserved_tokens === 0) return sub;
+  let reserved = sub.reserved_tokens;
+  for (const hold of await expiredHolds(unit.q, sub.id, unit.now)) {
+    if (await settleReservation(unit.q, hold.shop_id, hold.id, 'expired', unit.now)) {
+      const counters = await freeHold(unit.q, sub.id, hold.tokens);
+      if (counters) reserved = counters.reserved_tokens;
+    }
+  }
+  return { ...sub, reserved_tokens: reserved };
+}
+
+export async function rollOver(unit: Unit, start: Subscription): Promise<Subscription> {
+  let sub = start;
+  while (isDue(sub, unit.now)) {
+    const locked = await findSubscriptionById(unit.q, sub.id, unit.lock);
+    if (!locked || !isDue(locked, unit.now)) return locked ?? sub;
+    const pending = locked.pending_plan_id ? await findPlan(unit.q, locked.pending_plan_id) : undefined;
+    const peak = await peakDailyTokens(unit.q, locked.id, locked.current_period_start);
+    const step = rollOnce(locked, pending, peak);
+    if (!(await writeSubscriptionState(unit.q, locked, step.next))) {
+      sub = (await findSubscriptionById(unit.q, sub.id)) ?? sub;
+      continue;
+    }
+    await insertPeriodSummary(unit.q, step.summary);
+    if (step.tenure) await appendPlanTenure(unit.q, locked.id, step.tenure);
+    sub = step.next;
+    if (sub.status === 'canceled') await releaseAllHolds(unit, sub);
+  }
+  return sub;
+}
+
+export async function bringUpToDate(unit: Unit, sub: Subscription): Promise<Subscription> {
+  return rollOver(unit, await expireHolds(unit, sub));
+}
+
+/** The live subscription of (shop, user), up to date; 404 `subscription_not_found` when there is none. */
+export async function requireLive(unit: Unit, shop: ShopId, userId: string): Promise<Subscription> {
+  const found = await findLiveSubscription(unit.q, shop, userId);
+  const sub = found && (await bringUpToDate(unit, found));
+  if (!sub || sub.status === 'canceled') {
+    throw new AllotError('subscription_not_found', `No live subscription for user ${userId} in shop ${shop}.`);
+  }
+  return sub;
+}
+
+export async function releaseAllHolds(unit: Unit, sub: Subscription): Promise<void> {
+  const rows = await unit.q.all<{ shop_id: string; id: string; tokens: number }>(
+    `SELECT shop_id, id, tokens FROM reservations WHERE subscription_id = ? AND status = 'active'`,
+    [sub.id],
+  );
+  for (const hold of rows) {
+    if (await settleReservation(unit.q, hold.shop_id, hold.id, 'released', unit.now)) {
+      await freeHold(unit.q, sub.id, hold.tokens);
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * The renewal sweep: rolls every subscription whose period ended, frees
+ * expired holds, and forgets old idempotency keys. Each subscription is
+ * brought up to date in its own transaction, so the sweep is safe to run
+ * from several servers at once and to repeat.
+ */
+import { DAY_MS } from '../domain/clock.ts';
+import { dueSubscriptionIds, findSubscriptionById } from '../store/subscriptions.ts';
+import { subscriptionsWithExpiredHolds } from '../store/usage.ts';
+import type { Services } from './context.ts';
+import { bringUpToDate } from './lifecycle.ts';
+
+export interface SweepReport {
+  subscriptions_rolled: number;
+  holds_checked: number;
+  idempotency_keys_deleted: number;
+}
+
+const PAGE = 500;
+export const IDEMPOTENCY_KEY_TTL_MS = DAY_MS;
+
+export async function runRenewals(services: Services): Promise<SweepReport> {
+  const now = services.clock.now();
+  let rolled = 0;
+  let after = '';
+  for (;;) {
+    const ids = await services.read(({ q }) => dueSubscriptionIds(q, now, PAGE, after));
+    if (ids.length === 0) break;
+    await Promise.all(
+      ids.map((id) =>
+        services.write(async (unit) => {
+          const sub = await findSubscriptionById(unit.q, id);
+          if (sub) await bringUpToDate(unit, sub);
+        }),
+      ),
+    );
+    rolled += ids.length;
+    after = ids[ids.length - 1]!;
+  }
+  const withExpired = await services.read(({ q }) => subscriptionsWithExpiredHolds(q, now, 10_000));
+  await Promise.all(
+    withExpired.map((id) =>
+      services.write(async (unit) => {
+        const sub = await findSubscriptionById(unit.q, id);
+        if (sub) await bringUpToDate(unit, sub);
+      }),
+    ),
+  );
+  const deleted = await services.write(({ q }) => q.run('DELETE FROM idempotency_keys WHERE created_at < ?', [now - IDEMPOTENCY_KEY_TTL_MS]));
+  return { subscriptions_rolled: rolled, holds_checked: withExpired.length, idempotency_keys_deleted: deleted };
+}
+
+/** Runs the sweep every `seconds` until stopped; one sweep at a time. */
+export function startSweeper(services: Services, seconds: number, onError: (error: unknown) => void): () => Promise<void> {
+  let running: Promise<unknown> | null = null;
+  const timer = setInterval(() => {
+    if (running) return;
+    running = runRenewals(services).catch(onError).finally(() => {
+      running = null;
+    });
+  }, seconds * 1000);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}

@@ -1,0 +1,190 @@
+/** Holds before an LLM call and settlement after (SPEC §6, reservations). */
+import { remainingTokens } from '../domain/analytics.ts';
+import { AllotError } from '../domain/errors.ts';
+import { findSubscriptionById } from '../store/subscriptions.ts';
+import {
+  addHold, countActiveHolds, findReservation, findUsageEvent, freeHold, insertReservation, recordCommit,
+  settleReservation, type ReservationRow,
+} from '../store/usage.ts';
+import { RetryUnit, type Services, type Unit } from './context.ts';
+import { contentHash } from './hash.ts';
+import { newId } from './ids.ts';
+import { bringUpToDate, requireLive } from './lifecycle.ts';
+import type { Scope, ShopId } from './scope.ts';
+import { meter, quotaExceeded, storeEvent, suspended, usageResult, type UsageResult } from './usage.ts';
+
+export interface HoldResult {
+  reservation: ReservationRow;
+  remaining_tokens: number;
+  duplicate: boolean;
+}
+
+export async function createHold(
+  services: Services,
+  scope: Scope,
+  input: { reservation_id?: string; shop_id: string; user_id: string; tokens: number; ttl_seconds?: number },
+): Promise<HoldResult> {
+  const shop = scope.shop(input.shop_id, 'subscription_not_found');
+  const ttl = input.ttl_seconds ?? 300;
+  const hash = contentHash({ user_id: input.user_id, tokens: input.tokens, ttl_seconds: ttl });
+  return services.write(async (unit) => {
+    if (input.reservation_id !== undefined) {
+      const existing = await findReservation(unit.q, shop, input.reservation_id);
+      if (existing) {
+        if (existing.request_hash !== hash) {
+          throw new AllotError('idempotency_conflict', `Reservation ${input.reservation_id} exists with other content.`);
+        }
+        const sub = await findSubscriptionById(unit.q, existing.subscription_id);
+        const remaining = sub ? remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens) : 0;
+        return { reservation: existing, remaining_tokens: remaining, duplicate: true };
+      }
+    }
+    let sub = await requireLive(unit, shop, input.user_id);
+    if (sub.status === 'suspended') throw suspended(input.user_id);
+    if ((await countActiveHolds(unit.q, sub.id)) >= services.rules.maxActiveHolds) {
+      throw new AllotError('too_many_reservations', `A subscription may hold at most ${services.rules.maxActiveHolds} active reservations; commit or release some first.`);
+    }
+    let counters = await addHold(unit.q, sub.id, sub.current_period_start, input.tokens);
+    while (!counters) {
+      const fresh = await findSubscriptionById(unit.q, sub.id);
+      if (!fresh) throw new RetryUnit('subscription vanished');
+      if (fresh.current_period_start === sub.current_period_start && fresh.status === sub.status) {
+        throw quotaExceeded(fresh, unit.now, input.tokens);
+      }
+      sub = await bringUpToDate(unit, fresh);
+      if (sub.status !== 'active') throw suspended(input.user_id);
+      counters = await addHold(unit.q, sub.id, sub.current_period_start, input.tokens);
+    }
+    const reservation: ReservationRow = {
+      shop_id: shop,
+      id: input.reservation_id ?? newId('res', unit.now),
+      subscription_id: sub.id,
+      user_id: input.user_id,
+      tokens: input.tokens,
+      status: 'active',
+      expires_at: unit.now + ttl * 1000,
+      created_at: unit.now,
+      request_hash: hash,
+      committed_tokens: null,
+      event_id: null,
+      commit_hash: null,
+      commit_result: null,
+      settled_at: null,
+    };
+    if (!(await insertReservation(unit.q, reservation))) throw new RetryUnit('reservation stored concurrently');
+    return {
+      reservation,
+      remaining_tokens: remainingTokens(counters.allocated_tokens, counters.used_tokens, counters.reserved_tokens),
+      duplicate: false,
+    };
+  });
+}
+
+export interface CommitResult extends UsageResult {
+  reservation_id: string;
+  status: 'committed';
+  reservation_expired: boolean;
+}
+
+/**
+ * Reservation ids are scoped per shop. A shop key names its own shop; an
+ * admin may pass `shop_id`, or leave it out when the id is unique.
+ */
+async function reservationShop(unit: Unit, scope: Scope, shopId: string | undefined, id: string): Promise<ShopId> {
+  if (shopId !== undefined) return scope.shop(shopId, 'reservation_not_found');
+  if (scope.ownShop !== null) return scope.shop(scope.ownShop, 'reservation_not_found');
+  const shops = await unit.q.all<{ shop_id: string }>('SELECT shop_id FROM reservations WHERE id = ? LIMIT 2', [id]);
+  if (shops.length !== 1) {
+    throw new AllotError('reservation_not_found', shops.length ? `Reservation ${id} exists in several shops: pass shop_id.` : `No reservation ${id}.`);
+  }
+  return scope.shop(shops[0]!.shop_id, 'reservation_not_found');
+}
+
+async function lockedReservation(unit: Unit, shop: ShopId, id: string): Promise<ReservationRow> {
+  const reservation = await findReservation(unit.q, shop, id, unit.lock);
+  if (!reservation) throw new AllotError('reservation_not_found', `No reservation ${id}.`);
+  return reservation;
+}
+
+/** Frees an active hold whose time is up; answers the reservation as it now stands. */
+async function expireIfDue(unit: Unit, r: ReservationRow): Promise<ReservationRow> {
+  if (r.status !== 'active' || r.expires_at > unit.now) return r;
+  if (await settleReservation(unit.q, r.shop_id, r.id, 'expired', unit.now)) await freeHold(unit.q, r.subscription_id, r.tokens);
+  return { ...r, status: 'expired' };
+}
+
+export async function commitHold(
+  services: Services,
+  scope: Scope,
+  input: { shop_id?: string; id: string; tokens: number; event_id?: string },
+): Promise<CommitResult> {
+  const hash = contentHash({ tokens: input.tokens, event_id: input.event_id });
+  return services.write(async (unit) => {
+    const shop = await reservationShop(unit, scope, input.shop_id, input.id);
+    const found = await lockedReservation(unit, shop, input.id);
+    if (found.status === 'committed') {
+      if (found.commit_hash !== hash) throw new AllotError('idempotency_conflict', `Reservation ${input.id} was committed with other content.`);
+      return { ...(JSON.parse(found.commit_result ?? '{}') as CommitResult), duplicate: true };
+    }
+    if (found.status === 'released') throw new AllotError('reservation_not_active', `Reservation ${input.id} was released.`);
+    const reservation = await expireIfDue(unit, found);
+    const expired = reservation.status === 'expired';
+    const eventId = input.event_id ?? `reservation:${reservation.id}`;
+    if (await findUsageEvent(unit.q, shop, eventId)) {
+      throw new AllotError('idempotency_conflict', `Event ${eventId} was already recorded.`);
+    }
+    if (!expired) {
+      await settleReservation(unit.q, shop, reservation.id, 'committed', unit.now);
+      await freeHold(unit.q, reservation.subscription_id, reservation.tokens);
+    }
+    const held = await findSubscriptionById(unit.q, reservation.subscription_id);
+    if (!held) throw new AllotError('subscription_not_found', 'The reservation\'s subscription is gone.');
+    // Spent tokens are never dropped: they count even above the hold, after expiry, or on a subscription no longer live.
+    const sub = held.status === 'canceled' ? held : await bringUpToDate(unit, held);
+    const { sub: metered, counters } = await meter(unit, sub, input.tokens, false);
+    const result: CommitResult = {
+      ...usageResult(eventId, metered, input.tokens, counters),
+      reservation_id: reservation.id,
+      status: 'committed',
+      reservation_expired: expired,
+    };
+    await storeEvent(unit, {
+      shop_id: shop, event_id: eventId, subscription_id: metered.id, user_id: reservation.user_id, tokens: input.tokens,
+      input_tokens: null, output_tokens: null, model: null, enforce: 0, reservation_id: reservation.id, request_hash: hash,
+    }, metered, result);
+    await recordCommit(unit.q, shop, reservation.id, {
+      committed_tokens: input.tokens, event_id: eventId, commit_hash: hash, commit_result: JSON.stringify(result), now: unit.now,
+    });
+    return result;
+  });
+}
+
+export async function releaseHold(
+  services: Services,
+  scope: Scope,
+  input: { shop_id?: string; id: string },
+): Promise<{ reservation: ReservationRow; remaining_tokens: number | null }> {
+  return services.write(async (unit) => {
+    const shop = await reservationShop(unit, scope, input.shop_id, input.id);
+    const reservation = await expireIfDue(unit, await lockedReservation(unit, shop, input.id));
+    if (reservation.status === 'committed') throw new AllotError('reservation_not_active', `Reservation ${input.id} was committed.`);
+    let settled = reservation;
+    if (reservation.status === 'active') {
+      if (!(await settleReservation(unit.q, shop, reservation.id, 'released', unit.now))) throw new RetryUnit('reservation changed');
+      await freeHold(unit.q, reservation.subscription_id, reservation.tokens);
+      settled = { ...reservation, status: 'released', settled_at: unit.now };
+    }
+    const sub = await findSubscriptionById(unit.q, reservation.subscription_id);
+    return { reservation: settled, remaining_tokens: sub ? remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens) : null };
+  });
+}
+
+export async function getHold(services: Services, scope: Scope, input: { shop_id?: string; id: string }): Promise<ReservationRow> {
+  const reservation = await services.write(async (unit) => {
+    const shop = await reservationShop(unit, scope, input.shop_id, input.id);
+    const found = await findReservation(unit.q, shop, input.id);
+    return found && expireIfDue(unit, found);
+  });
+  if (!reservation) throw new AllotError('reservation_not_found', `No reservation ${input.id}.`);
+  return reservation;
+}

@@ -1,0 +1,208 @@
+/** Metering (SPEC §6): usage exactly once per (shop, event_id), recorded or enforced atomically. */
+import { isoDay } from '../domain/clock.ts';
+import { remainingTokens, usagePercentage } from '../domain/analytics.ts';
+import { AllotError } from '../domain/errors.ts';
+import type { Subscription } from '../domain/model.ts';
+import { findSubscriptionById } from '../store/subscriptions.ts';
+import {
+  addDailyUsage, addUsage, findUsageEvent, insertUsageEvent, listUsageEvents, type Counters, type UsageEventRow,
+} from '../store/usage.ts';
+import { RetryUnit, type Services, type Unit } from './context.ts';
+import { contentHash } from './hash.ts';
+import { bringUpToDate, requireLive } from './lifecycle.ts';
+import type { Scope, ShopId } from './scope.ts';
+
+export interface UsageInput {
+  event_id: string;
+  shop_id: string;
+  user_id: string;
+  tokens?: number;
+  input_tokens?: number;
+  output_tokens?: number;
+  model?: string;
+  enforce?: boolean;
+}
+
+export interface UsageResult {
+  event_id: string;
+  subscription_id: string;
+  tokens: number;
+  used_tokens: number;
+  reserved_tokens: number;
+  remaining_tokens: number;
+  allocated_tokens: number;
+  usage_percentage: number;
+  over_limit: boolean;
+  duplicate: boolean;
+}
+
+export function totalTokens(input: Pick<UsageInput, 'tokens' | 'input_tokens' | 'output_tokens'>): number {
+  return input.tokens ?? (input.input_tokens ?? 0) + (input.output_tokens ?? 0);
+}
+
+function secondsUntil(end: number, now: number): number {
+  return Math.max(1, Math.ceil((end - now) / 1000));
+}
+
+export function quotaExceeded(sub: Subscription, now: number, tokens: number): AllotError {
+  const remaining = remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens);
+  return new AllotError('quota_exceeded', `${tokens} tokens exceed the ${remaining} remaining in this period.`, {
+    extra: { retry_after_seconds: secondsUntil(sub.current_period_end, now), remaining_tokens: remaining },
+  });
+}
+
+export function suspended(userId: string): AllotError {
+  return new AllotError('subscription_suspended', `The subscription of user ${userId} is suspended.`);
+}
+
+function replay(existing: UsageEventRow, hash: string): UsageResult {
+  if (existing.request_hash !== hash) {
+    throw new AllotError('idempotency_conflict', `Event ${existing.event_id} was already recorded with other content.`);
+  }
+  return { ...(JSON.parse(existing.result) as UsageResult), duplicate: true };
+}
+
+/**
+ * Adds tokens to the subscription's current period and today's rollup.
+ * Loops only when a rollover moved the period under it.
+ */
+export async function meter(
+  unit: Unit,
+  start: Subscription,
+  tokens: number,
+  enforce: boolean,
+): Promise<{ sub: Subscription; counters: Counters }> {
+  let sub = start;
+  for (;;) {
+    if (enforce && sub.status === 'suspended') throw suspended(sub.user_id);
+    const counters = await addUsage(unit.q, sub.id, sub.current_period_start, tokens, enforce);
+    if (counters) {
+      await addDailyUsage(unit.q, sub.id, sub.current_period_start, isoDay(unit.now), tokens);
+      return { sub, counters };
+    }
+    const fresh = await findSubscriptionById(unit.q, sub.id);
+    if (!fresh) throw new RetryUnit('subscription vanished');
+    if (fresh.current_period_start === sub.current_period_start && fresh.status === sub.status) {
+      throw quotaExceeded(fresh, unit.now, tokens);
+    }
+    sub = await bringUpToDate(unit, fresh);
+  }
+}
+
+export function usageResult(eventId: string, sub: Subscription, tokens: number, counters: Counters): UsageResult {
+  return {
+    event_id: eventId,
+    subscription_id: sub.id,
+    tokens,
+    used_tokens: counters.used_tokens,
+    reserved_tokens: counters.reserved_tokens,
+    remaining_tokens: remainingTokens(counters.allocated_tokens, counters.used_tokens, counters.reserved_tokens),
+    allocated_tokens: counters.allocated_tokens,
+    usage_percentage: usagePercentage(counters.used_tokens, counters.allocated_tokens),
+    over_limit: counters.used_tokens > counters.allocated_tokens,
+    duplicate: false,
+  };
+}
+
+export async function storeEvent(
+  unit: Unit,
+  event: Omit<UsageEventRow, 'result' | 'period_start' | 'day' | 'created_at'>,
+  sub: Subscription,
+  result: UsageResult,
+): Promise<void> {
+  const stored = { ...result } as Partial<UsageResult>;
+  delete stored.duplicate;
+  const inserted = await insertUsageEvent(unit.q, {
+    ...event,
+    period_start: sub.current_period_start,
+    day: isoDay(unit.now),
+    created_at: unit.now,
+    result: JSON.stringify(stored),
+  });
+  // Another request stored the same event while this one ran: undo and answer as a duplicate.
+  if (!inserted) throw new RetryUnit('event stored concurrently');
+}
+
+export async function recordUsage(services: Services, scope: Scope, input: UsageInput): Promise<UsageResult> {
+  const shop = scope.shop(input.shop_id, 'subscription_not_found');
+  const tokens = totalTokens(input);
+  const enforce = input.enforce ?? false;
+  const hash = contentHash({
+    user_id: input.user_id, tokens, input_tokens: input.input_tokens, output_tokens: input.output_tokens,
+    model: input.model, enforce,
+  });
+  return services.write(async (unit) => {
+    const existing = await findUsageEvent(unit.q, shop, input.event_id);
+    if (existing) return replay(existing, hash);
+    const live = await requireLive(unit, shop, input.user_id);
+    let metered;
+    try {
+      metered = await meter(unit, live, tokens, enforce);
+    } catch (error) {
+      // The same event may have been stored by a request that held the row before us.
+      const stored = await findUsageEvent(unit.q, shop, input.event_id);
+      if (stored) return replay(stored, hash);
+      throw error;
+    }
+    const result = usageResult(input.event_id, metered.sub, tokens, metered.counters);
+    await storeEvent(unit, {
+      shop_id: shop, event_id: input.event_id, subscription_id: metered.sub.id, user_id: input.user_id, tokens,
+      input_tokens: input.input_tokens ?? null, output_tokens: input.output_tokens ?? null, model: input.model ?? null,
+      enforce: enforce ? 1 : 0, reservation_id: null, request_hash: hash,
+    }, metered.sub, result);
+    return result;
+  });
+}
+
+export async function getUsageEvent(services: Services, scope: Scope, shopId: string, eventId: string): Promise<UsageEventRow> {
+  const shop = scope.shop(shopId);
+  const event = await services.read(({ q }) => findUsageEvent(q, shop, eventId));
+  if (!event) throw new AllotError('not_found', `No usage event ${eventId} in shop ${shopId}.`);
+  return event;
+}
+
+export async function listUsage(
+  services: Services,
+  scope: Scope,
+  filter: { shop_id?: string; user_id?: string; from?: number; to?: number; after?: { created_at: number; event_id: string }; limit: number },
+): Promise<UsageEventRow[]> {
+  const shop: ShopId | undefined = filter.shop_id !== undefined ? scope.shop(filter.shop_id) : scope.shopFilter();
+  return services.read(({ q }) =>
+    listUsageEvents(q, { shop, userId: filter.user_id, from: filter.from, to: filter.to, after: filter.after, limit: filter.limit }),
+  );
+}
+
+export interface CheckResult {
+  allowed: boolean;
+  remaining_tokens: number;
+  reason: null | 'quota_exceeded' | 'subscription_suspended' | 'subscription_not_found';
+}
+
+export async function checkQuota(
+  services: Services,
+  scope: Scope,
+  input: { shop_id: string; user_id: string; tokens?: number },
+): Promise<CheckResult> {
+  let shop: ShopId;
+  try {
+    shop = scope.shop(input.shop_id, 'subscription_not_found');
+  } catch {
+    return { allowed: false, remaining_tokens: 0, reason: 'subscription_not_found' };
+  }
+  const tokens = input.tokens ?? 0;
+  return services.write(async (unit) => {
+    let sub: Subscription;
+    try {
+      sub = await requireLive(unit, shop, input.user_id);
+    } catch (error) {
+      if (error instanceof AllotError && error.code === 'subscription_not_found') {
+        return { allowed: false, remaining_tokens: 0, reason: 'subscription_not_found' };
+      }
+      throw error;
+    }
+    const remaining = remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens);
+    if (sub.status === 'suspended') return { allowed: false, remaining_tokens: remaining, reason: 'subscription_suspended' };
+    const fits = sub.used_tokens + sub.reserved_tokens + tokens <= sub.allocated_tokens;
+    return { allowed: fits, remaining_tokens: remaining, reason: fits ? null : 'quota_exceeded' };
+  });
+}

@@ -1,0 +1,150 @@
+/**
+ * allot's schema, as one static list applied in order (both dialects).
+ * Instants are BIGINT epoch milliseconds; days are TEXT YYYY-MM-DD.
+ */
+import type { Migration } from './db.ts';
+
+const initial = `
+CREATE TABLE plans (
+  id TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  allocated_tokens BIGINT NOT NULL,
+  price_minor BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  billing_cycle TEXT NOT NULL,
+  allowance_interval TEXT NOT NULL,
+  tier INTEGER NOT NULL,
+  archived INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL
+);
+
+CREATE TABLE subscriptions (
+  id TEXT PRIMARY KEY,
+  shop_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  plan_id TEXT NOT NULL REFERENCES plans(id),
+  plan_display_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  billing_cycle TEXT NOT NULL,
+  allowance_interval TEXT NOT NULL,
+  allocated_tokens BIGINT NOT NULL,
+  price_minor BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  started_at BIGINT NOT NULL,
+  period_anchor BIGINT NOT NULL,
+  period_index INTEGER NOT NULL,
+  current_period_start BIGINT NOT NULL,
+  current_period_end BIGINT NOT NULL,
+  billing_anchor BIGINT NOT NULL,
+  plan_started_at BIGINT NOT NULL,
+  cancel_at_period_end INTEGER NOT NULL DEFAULT 0,
+  pending_plan_id TEXT REFERENCES plans(id),
+  used_tokens BIGINT NOT NULL DEFAULT 0,
+  reserved_tokens BIGINT NOT NULL DEFAULT 0,
+  queries BIGINT NOT NULL DEFAULT 0,
+  canceled_at BIGINT,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX subscriptions_one_live ON subscriptions (shop_id, user_id) WHERE status IN ('active', 'suspended');
+CREATE INDEX subscriptions_by_shop ON subscriptions (shop_id, id);
+CREATE INDEX subscriptions_due ON subscriptions (current_period_end) WHERE status IN ('active', 'suspended');
+
+CREATE TABLE plan_history (
+  subscription_id TEXT NOT NULL REFERENCES subscriptions(id),
+  seq INTEGER NOT NULL,
+  plan_id TEXT NOT NULL,
+  allocated_tokens BIGINT NOT NULL,
+  price_minor BIGINT NOT NULL,
+  start_date BIGINT NOT NULL,
+  end_date BIGINT NOT NULL,
+  change_reason TEXT NOT NULL,
+  PRIMARY KEY (subscription_id, seq)
+);
+
+CREATE TABLE usage_events (
+  shop_id TEXT NOT NULL,
+  event_id TEXT NOT NULL,
+  subscription_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  tokens BIGINT NOT NULL,
+  input_tokens BIGINT,
+  output_tokens BIGINT,
+  model TEXT,
+  enforce INTEGER NOT NULL,
+  reservation_id TEXT,
+  period_start BIGINT NOT NULL,
+  day TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  request_hash TEXT NOT NULL,
+  result TEXT NOT NULL,
+  PRIMARY KEY (shop_id, event_id)
+);
+CREATE INDEX usage_events_by_user ON usage_events (shop_id, user_id, created_at);
+CREATE INDEX usage_events_by_subscription ON usage_events (subscription_id, period_start);
+
+CREATE TABLE daily_usage (
+  subscription_id TEXT NOT NULL,
+  period_start BIGINT NOT NULL,
+  day TEXT NOT NULL,
+  tokens BIGINT NOT NULL,
+  queries BIGINT NOT NULL,
+  PRIMARY KEY (subscription_id, period_start, day)
+);
+
+CREATE TABLE period_summaries (
+  subscription_id TEXT NOT NULL,
+  period_start BIGINT NOT NULL,
+  period_end BIGINT NOT NULL,
+  plan_id TEXT NOT NULL,
+  allocated_tokens BIGINT NOT NULL,
+  used_tokens BIGINT NOT NULL,
+  queries BIGINT NOT NULL,
+  peak_daily_tokens BIGINT NOT NULL,
+  PRIMARY KEY (subscription_id, period_start)
+);
+
+CREATE TABLE reservations (
+  shop_id TEXT NOT NULL,
+  id TEXT NOT NULL,
+  subscription_id TEXT NOT NULL,
+  user_id TEXT NOT NULL,
+  tokens BIGINT NOT NULL,
+  status TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  created_at BIGINT NOT NULL,
+  request_hash TEXT NOT NULL,
+  committed_tokens BIGINT,
+  event_id TEXT,
+  commit_hash TEXT,
+  commit_result TEXT,
+  settled_at BIGINT,
+  PRIMARY KEY (shop_id, id)
+);
+CREATE INDEX reservations_active ON reservations (subscription_id, expires_at) WHERE status = 'active';
+
+CREATE TABLE api_keys (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  shop_id TEXT,
+  prefix TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  created_at BIGINT NOT NULL,
+  revoked_at BIGINT
+);
+
+CREATE TABLE idempotency_keys (
+  scope TEXT NOT NULL,
+  key TEXT NOT NULL,
+  request_hash TEXT NOT NULL,
+  state TEXT NOT NULL,
+  status_code INTEGER,
+  response TEXT,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (scope, key)
+);
+CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at)
+`;
+
+export const migrations: readonly Migration[] = [{ id: '0001_initial', sql: () => initial }];

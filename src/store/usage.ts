@@ -1,0 +1,238 @@
+/** SQL for usage events, daily rollups, reservations and the quota counters. */
+import type { Queryable } from './db.ts';
+import type { ShopId } from '../service/scope.ts';
+
+export interface UsageEventRow {
+  shop_id: string;
+  event_id: string;
+  subscription_id: string;
+  user_id: string;
+  tokens: number;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  model: string | null;
+  enforce: number;
+  reservation_id: string | null;
+  period_start: number;
+  day: string;
+  created_at: number;
+  request_hash: string;
+  result: string;
+}
+
+export interface Counters {
+  used_tokens: number;
+  reserved_tokens: number;
+  allocated_tokens: number;
+  queries: number;
+}
+
+const COUNTERS = 'used_tokens, reserved_tokens, allocated_tokens, queries';
+
+/**
+ * Adds usage to the current period in one statement. With `enforce`, the
+ * row changes only while the allowance still covers it and the subscription
+ * is active; otherwise nothing changes and `undefined` comes back.
+ */
+export async function addUsage(
+  q: Queryable,
+  subscriptionId: string,
+  periodStart: number,
+  tokens: number,
+  enforce: boolean,
+): Promise<Counters | undefined> {
+  const guard = enforce ? ` AND status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens` : '';
+  return q.one<Counters>(
+    `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
+     WHERE id = ? AND current_period_start = ?${guard} RETURNING ${COUNTERS}`,
+    enforce ? [tokens, subscriptionId, periodStart, tokens] : [tokens, subscriptionId, periodStart],
+  );
+}
+
+/** Places a hold in one statement, only while the allowance covers it. */
+export async function addHold(q: Queryable, subscriptionId: string, periodStart: number, tokens: number): Promise<Counters | undefined> {
+  return q.one<Counters>(
+    `UPDATE subscriptions SET reserved_tokens = reserved_tokens + ?
+     WHERE id = ? AND current_period_start = ? AND status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens
+     RETURNING ${COUNTERS}`,
+    [tokens, subscriptionId, periodStart, tokens],
+  );
+}
+
+export async function freeHold(q: Queryable, subscriptionId: string, tokens: number): Promise<Counters | undefined> {
+  return q.one<Counters>(
+    `UPDATE subscriptions SET reserved_tokens = CASE WHEN reserved_tokens > ? THEN reserved_tokens - ? ELSE 0 END
+     WHERE id = ? RETURNING ${COUNTERS}`,
+    [tokens, tokens, subscriptionId],
+  );
+}
+
+export async function addDailyUsage(q: Queryable, subscriptionId: string, periodStart: number, day: string, tokens: number): Promise<void> {
+  await q.run(
+    `INSERT INTO daily_usage (subscription_id, period_start, day, tokens, queries) VALUES (?, ?, ?, ?, 1)
+     ON CONFLICT (subscription_id, period_start, day)
+     DO UPDATE SET tokens = daily_usage.tokens + excluded.tokens, queries = daily_usage.queries + 1`,
+    [subscriptionId, periodStart, day, tokens],
+  );
+}
+
+/** Inserts the event unless (shop, event_id) exists; answers whether it was new. */
+export async function insertUsageEvent(q: Queryable, event: UsageEventRow): Promise<boolean> {
+  const changed = await q.run(
+    `INSERT INTO usage_events (shop_id, event_id, subscription_id, user_id, tokens, input_tokens, output_tokens, model,
+       enforce, reservation_id, period_start, day, created_at, request_hash, result)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, event_id) DO NOTHING`,
+    [event.shop_id, event.event_id, event.subscription_id, event.user_id, event.tokens, event.input_tokens,
+      event.output_tokens, event.model, event.enforce, event.reservation_id, event.period_start, event.day,
+      event.created_at, event.request_hash, event.result],
+  );
+  return changed === 1;
+}
+
+export async function setUsageEventResult(q: Queryable, shop: ShopId, eventId: string, result: string): Promise<void> {
+  await q.run('UPDATE usage_events SET result = ? WHERE shop_id = ? AND event_id = ?', [result, shop, eventId]);
+}
+
+export async function findUsageEvent(q: Queryable, shop: ShopId, eventId: string): Promise<UsageEventRow | undefined> {
+  return q.one<UsageEventRow>('SELECT * FROM usage_events WHERE shop_id = ? AND event_id = ?', [shop, eventId]);
+}
+
+export async function listUsageEvents(
+  q: Queryable,
+  filter: { shop?: ShopId; userId?: string; from?: number; to?: number; after?: { created_at: number; event_id: string }; limit: number },
+): Promise<UsageEventRow[]> {
+  const where: string[] = [];
+  const params: unknown[] = [];
+  if (filter.shop !== undefined) {
+    where.push('shop_id = ?');
+    params.push(filter.shop);
+  }
+  if (filter.userId !== undefined) {
+    where.push('user_id = ?');
+    params.push(filter.userId);
+  }
+  if (filter.from !== undefined) {
+    where.push('created_at >= ?');
+    params.push(filter.from);
+  }
+  if (filter.to !== undefined) {
+    where.push('created_at < ?');
+    params.push(filter.to);
+  }
+  if (filter.after) {
+    where.push('(created_at > ? OR (created_at = ? AND event_id > ?))');
+    params.push(filter.after.created_at, filter.after.created_at, filter.after.event_id);
+  }
+  params.push(filter.limit);
+  return q.all<UsageEventRow>(
+    `SELECT * FROM usage_events ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, event_id LIMIT ?`,
+    params,
+  );
+}
+
+export interface DailyRow {
+  date: string;
+  tokens: number;
+  queries: number;
+}
+
+export async function periodDailyUsage(q: Queryable, subscriptionId: string, periodStart: number): Promise<DailyRow[]> {
+  return q.all<DailyRow>(
+    'SELECT day AS date, tokens, queries FROM daily_usage WHERE subscription_id = ? AND period_start = ? ORDER BY day',
+    [subscriptionId, periodStart],
+  );
+}
+
+export async function dailyUsageRange(q: Queryable, shop: ShopId, userId: string, from: string, to: string): Promise<DailyRow[]> {
+  return q.all<DailyRow>(
+    `SELECT d.day AS date, SUM(d.tokens) AS tokens, SUM(d.queries) AS queries
+     FROM daily_usage d JOIN subscriptions s ON s.id = d.subscription_id
+     WHERE s.shop_id = ? AND s.user_id = ? AND d.day >= ? AND d.day <= ?
+     GROUP BY d.day ORDER BY d.day`,
+    [shop, userId, from, to],
+  );
+}
+
+export type ReservationStatus = 'active' | 'committed' | 'released' | 'expired';
+
+export interface ReservationRow {
+  shop_id: string;
+  id: string;
+  subscription_id: string;
+  user_id: string;
+  tokens: number;
+  status: ReservationStatus;
+  expires_at: number;
+  created_at: number;
+  request_hash: string;
+  committed_tokens: number | null;
+  event_id: string | null;
+  commit_hash: string | null;
+  commit_result: string | null;
+  settled_at: number | null;
+}
+
+export async function insertReservation(q: Queryable, r: ReservationRow): Promise<boolean> {
+  const changed = await q.run(
+    `INSERT INTO reservations (shop_id, id, subscription_id, user_id, tokens, status, expires_at, created_at, request_hash)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, id) DO NOTHING`,
+    [r.shop_id, r.id, r.subscription_id, r.user_id, r.tokens, r.status, r.expires_at, r.created_at, r.request_hash],
+  );
+  return changed === 1;
+}
+
+export async function findReservation(q: Queryable, shop: ShopId, id: string, lock = ''): Promise<ReservationRow | undefined> {
+  return q.one<ReservationRow>(`SELECT * FROM reservations WHERE shop_id = ? AND id = ?${lock}`, [shop, id]);
+}
+
+export async function countActiveHolds(q: Queryable, subscriptionId: string): Promise<number> {
+  const row = await q.one<{ n: number }>(
+    `SELECT COUNT(*) AS n FROM reservations WHERE subscription_id = ? AND status = 'active'`,
+    [subscriptionId],
+  );
+  return Number(row?.n ?? 0);
+}
+
+export async function expiredHolds(q: Queryable, subscriptionId: string, now: number): Promise<Array<{ shop_id: string; id: string; tokens: number }>> {
+  return q.all(
+    `SELECT shop_id, id, tokens FROM reservations WHERE subscription_id = ? AND status = 'active' AND expires_at <= ?`,
+    [subscriptionId, now],
+  );
+}
+
+/** Moves a reservation out of `active`; answers false when it was no longer active. */
+export async function settleReservation(
+  q: Queryable,
+  shop: string,
+  id: string,
+  status: Exclude<ReservationStatus, 'active'>,
+  now: number,
+  fromStatus: ReservationStatus = 'active',
+): Promise<boolean> {
+  const changed = await q.run(
+    'UPDATE reservations SET status = ?, settled_at = ? WHERE shop_id = ? AND id = ? AND status = ?',
+    [status, now, shop, id, fromStatus],
+  );
+  return changed === 1;
+}
+
+export async function recordCommit(
+  q: Queryable,
+  shop: ShopId,
+  id: string,
+  commit: { committed_tokens: number; event_id: string; commit_hash: string; commit_result: string; now: number },
+): Promise<void> {
+  await q.run(
+    `UPDATE reservations SET status = 'committed', committed_tokens = ?, event_id = ?, commit_hash = ?, commit_result = ?, settled_at = ?
+     WHERE shop_id = ? AND id = ?`,
+    [commit.committed_tokens, commit.event_id, commit.commit_hash, commit.commit_result, commit.now, shop, id],
+  );
+}
+
+export async function subscriptionsWithExpiredHolds(q: Queryable, now: number, limit: number): Promise<string[]> {
+  const rows = await q.all<{ subscription_id: string }>(
+    `SELECT DISTINCT subscription_id FROM reservations WHERE status = 'active' AND expires_at <= ? LIMIT ?`,
+    [now, limit],
+  );
+  return rows.map((r) => r.subscription_id);
+}
