@@ -10,7 +10,7 @@ import {
   appendPlanTenure, findLiveSubscription, findPlan, findSubscriptionById, insertPeriodSummary, peakDailyTokens,
   writeSubscriptionState,
 } from '../store/subscriptions.ts';
-import { expiredHolds, freeHold, settleReservation } from '../store/usage.ts';
+import { activeHolds, expiredHolds, freeHold, settleReservation } from '../store/usage.ts';
 import type { Unit } from './context.ts';
 import type { ShopId } from './scope.ts';
 
@@ -61,11 +61,7 @@ export async function requireLive(unit: Unit, shop: ShopId, userId: string): Pro
 }
 
 export async function releaseAllHolds(unit: Unit, sub: Subscription): Promise<void> {
-  const rows = await unit.q.all<{ shop_id: string; id: string; tokens: number }>(
-    `SELECT shop_id, id, tokens FROM reservations WHERE subscription_id = ? AND status = 'active'`,
-    [sub.id],
-  );
-  for (const hold of rows) {
+  for (const hold of await activeHolds(unit.q, sub.id)) {
     if (await settleReservation(unit.q, hold.shop_id, hold.id, 'released', unit.now)) {
       await freeHold(unit.q, sub.id, hold.tokens);
     }

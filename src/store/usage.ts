@@ -193,6 +193,10 @@ export async function countActiveHolds(q: Queryable, subscriptionId: string): Pr
   return Number(row?.n ?? 0);
 }
 
+export async function activeHolds(q: Queryable, subscriptionId: string): Promise<Array<{ shop_id: string; id: string; tokens: number }>> {
+  return q.all(`SELECT shop_id, id, tokens FROM reservations WHERE subscription_id = ? AND status = 'active'`, [subscriptionId]);
+}
+
 export async function expiredHolds(q: Queryable, subscriptionId: string, now: number): Promise<Array<{ shop_id: string; id: string; tokens: number }>> {
   return q.all(
     `SELECT shop_id, id, tokens FROM reservations WHERE subscription_id = ? AND status = 'active' AND expires_at <= ?`,
