@@ -2,17 +2,19 @@
 import { Command } from 'commander';
 import { AllotError } from '../domain/errors.ts';
 import { VERSION } from '../http/server.ts';
+import { register as importMongo } from './import-mongo.ts';
 import { register as keys } from './keys.ts';
 import { register as operations } from './operations.ts';
 import { register as plans } from './plans.ts';
 import { register as serve } from './serve.ts';
 import { register as subs } from './subs.ts';
+import { register as verify } from './verify.ts';
 
 const program = new Command('allot')
   .description('Token-allowance subscriptions for AI products. Configuration comes from the environment (see README).')
   .version(VERSION);
 
-for (const register of [serve, operations, keys, plans, subs]) register(program);
+for (const register of [serve, operations, keys, plans, subs, verify, importMongo]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -86,7 +86,12 @@ export function rollOnce(sub: Subscription, pendingPlan: Plan | undefined, peakD
   };
 }
 
-/** The next billing date: the first billing boundary after the current period starts. */
+/**
+ * The next billing date: the first billing boundary after the current period
+ * starts. An anchor still ahead of the period (an imported subscription's
+ * next billing date) is itself that boundary.
+ */
 export function nextBillingDate(sub: Pick<Subscription, 'billing_anchor' | 'billing_cycle' | 'current_period_start'>): number {
+  if (sub.billing_anchor > sub.current_period_start) return sub.billing_anchor;
   return nextBoundaryAfter(sub.billing_anchor, sub.billing_cycle === 'yearly' ? 'year' : 'month', sub.current_period_start);
 }

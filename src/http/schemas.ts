@@ -40,6 +40,15 @@ export const problem = z.object({
   remaining_tokens: z.number().int().optional(),
 });
 
+/**
+ * One page of a list fetched with `limit + 1` rows: the extra row only says
+ * that more follow, so the last page never points at an empty one.
+ */
+export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => unknown): { items: T[]; next_cursor: string | null } {
+  const items = rows.slice(0, limit);
+  return { items, next_cursor: rows.length > limit ? encodeCursor(cursorOf(items[items.length - 1]!)) : null };
+}
+
 export function encodeCursor(value: unknown): string {
   return Buffer.from(JSON.stringify(value)).toString('base64url');
 }

@@ -20,6 +20,7 @@ import { planRoutes } from './routes/plans.ts';
 import { reservationRoutes } from './routes/reservations.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { usageRoutes } from './routes/usage.ts';
+import { registerDashboard } from '../web/dashboard.ts';
 
 export const VERSION = '0.1.0';
 export const BODY_LIMIT = 64 * 1024;
@@ -40,6 +41,8 @@ export interface ServerOptions {
   services: Services;
   masterKey?: string | undefined;
   logLevel?: string;
+  /** Where logs go instead of stdout (tests capture them). */
+  logStream?: NodeJS.WritableStream;
 }
 
 function parse<T>(schema: ZodType<T>, value: unknown, prefix: string): T {
@@ -75,12 +78,17 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     logger: {
       level: options.logLevel ?? 'info',
       redact: ['req.headers.authorization', 'req.headers["idempotency-key"]'],
+      ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: BODY_LIMIT,
+    // Two 128-character identifiers must fit a path (Fastify's default is 100 per parameter).
+    maxParamLength: 512,
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    // A URL that cannot be decoded (`%zz`, overlong UTF-8) is a client's mistake like any other.
+    frameworkErrors: (_error, _request, reply) => sendProblem(reply, validationError([{ path: '', message: 'the URL is not validly percent-encoded' }])),
     forceCloseConnections: 'idle',
   });
 
@@ -129,6 +137,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(documentJson));
   app.get('/docs', async (_request, reply) => reply.type('text/html; charset=utf-8').send(docsHtml));
+  registerDashboard(app);
 
   for (const route of allRoutes) {
     const url = route.path.replace(/\{(\w+)\}/g, ':$1');
@@ -167,7 +176,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
             await abandonKey(services, scope.idempotencyScope, key).catch(() => undefined);
             throw error;
           }
-          const problemBody = { ...problemOf(allot), instance: request.url.split('?')[0] };
+          // The same document sendProblem answers now, so a replay is identical to it.
+          const problemBody = { ...problemOf(allot), instance: request.url.split('?')[0], request_id: request.id };
           await completeKey(services, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
           throw error;
         }

@@ -4,7 +4,7 @@
  * into its own summary. Idempotent, and safe with several sweepers at once.
  */
 import { AllotError } from '../domain/errors.ts';
-import type { Subscription } from '../domain/model.ts';
+import type { PeriodSummary, Subscription } from '../domain/model.ts';
 import { isDue, rollOnce } from '../domain/rollover.ts';
 import {
   appendPlanTenure, findLiveSubscription, findPlan, findSubscriptionById, insertPeriodSummary, peakDailyTokens,
@@ -26,7 +26,8 @@ export async function expireHolds(unit: Unit, sub: Subscription): Promise<Subscr
   return { ...sub, reserved_tokens: reserved };
 }
 
-export async function rollOver(unit: Unit, start: Subscription): Promise<Subscription> {
+/** `onClosed` hears of each period this unit closed (not those another writer closed first). */
+export async function rollOver(unit: Unit, start: Subscription, onClosed?: (summary: PeriodSummary) => void): Promise<Subscription> {
   let sub = start;
   while (isDue(sub, unit.now)) {
     const locked = await findSubscriptionById(unit.q, sub.id, unit.lock);
@@ -39,6 +40,7 @@ export async function rollOver(unit: Unit, start: Subscription): Promise<Subscri
       continue;
     }
     await insertPeriodSummary(unit.q, step.summary);
+    onClosed?.(step.summary);
     if (step.tenure) await appendPlanTenure(unit.q, locked.id, step.tenure);
     sub = step.next;
     if (sub.status === 'canceled') await releaseAllHolds(unit, sub);
@@ -46,8 +48,8 @@ export async function rollOver(unit: Unit, start: Subscription): Promise<Subscri
   return sub;
 }
 
-export async function bringUpToDate(unit: Unit, sub: Subscription): Promise<Subscription> {
-  return rollOver(unit, await expireHolds(unit, sub));
+export async function bringUpToDate(unit: Unit, sub: Subscription, onClosed?: (summary: PeriodSummary) => void): Promise<Subscription> {
+  return rollOver(unit, await expireHolds(unit, sub), onClosed);
 }
 
 /** The live subscription of (shop, user), up to date; 404 `subscription_not_found` when there is none. */

@@ -9,6 +9,7 @@ import { dueSubscriptionIds, findSubscriptionById } from '../store/subscriptions
 import { subscriptionsWithExpiredHolds } from '../store/usage.ts';
 import type { Services } from './context.ts';
 import { bringUpToDate } from './lifecycle.ts';
+import type { ShopId } from './scope.ts';
 
 export interface SweepReport {
   subscriptions_rolled: number;
@@ -19,24 +20,33 @@ export interface SweepReport {
 const PAGE = 500;
 export const IDEMPOTENCY_KEY_TTL_MS = DAY_MS;
 
-export async function runRenewals(services: Services): Promise<SweepReport> {
-  const now = services.clock.now();
+/** Rolls every subscription (of one shop, or all) whose period ended by `now`; answers how many. */
+export async function rollDueSubscriptions(services: Services, now: number, shop?: ShopId): Promise<number> {
   let rolled = 0;
   let after = '';
   for (;;) {
-    const ids = await services.read(({ q }) => dueSubscriptionIds(q, now, PAGE, after));
+    const ids = await services.read(({ q }) => dueSubscriptionIds(q, now, PAGE, after, shop));
     if (ids.length === 0) break;
-    await Promise.all(
+    const closed = await Promise.all(
       ids.map((id) =>
         services.write(async (unit) => {
+          let periods = 0;
           const sub = await findSubscriptionById(unit.q, id);
-          if (sub) await bringUpToDate(unit, sub);
+          if (sub) await bringUpToDate(unit, sub, () => periods++);
+          return periods;
         }),
       ),
     );
-    rolled += ids.length;
+    // Only the ones this sweep rolled: another sweeper or a request may have got there first.
+    rolled += closed.filter((periods) => periods > 0).length;
     after = ids[ids.length - 1]!;
   }
+  return rolled;
+}
+
+export async function runRenewals(services: Services): Promise<SweepReport> {
+  const now = services.clock.now();
+  const rolled = await rollDueSubscriptions(services, now);
   const withExpired = await services.read(({ q }) => subscriptionsWithExpiredHolds(q, now, 10_000));
   await Promise.all(
     withExpired.map((id) =>

@@ -3,7 +3,7 @@ import { computeStatus, type PlanSummary } from '../domain/analytics.ts';
 import { DAY_MS, isoDay } from '../domain/clock.ts';
 import { AllotError } from '../domain/errors.ts';
 import type { Plan } from '../domain/model.ts';
-import { allPlans, findLiveSubscription, planHistory } from '../store/subscriptions.ts';
+import { allPlans, findLatestSubscription, findLiveSubscription, planHistory } from '../store/subscriptions.ts';
 import { dailyUsageRange, periodDailyUsage } from '../store/usage.ts';
 import type { Services } from './context.ts';
 import { bringUpToDate } from './lifecycle.ts';
@@ -82,6 +82,9 @@ export async function dailySeries(
   return services.write(async (unit) => {
     const found = await findLiveSubscription(unit.q, shop, userId);
     const sub = found && (await bringUpToDate(unit, found));
+    if (!found && !(await findLatestSubscription(unit.q, shop, userId))) {
+      throw new AllotError('subscription_not_found', `User ${userId} has no subscription in shop ${shopId}.`);
+    }
     const to = range.to ?? isoDay(unit.now);
     const from = range.from ?? (sub ? isoDay(sub.current_period_start) : to);
     const first = Date.parse(`${from}T00:00:00Z`);

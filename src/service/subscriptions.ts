@@ -9,6 +9,7 @@ import {
 } from '../store/subscriptions.ts';
 import { RetryUnit, type Services, type Unit } from './context.ts';
 import { newId } from './ids.ts';
+import { rollDueSubscriptions } from './renewals.ts';
 import { bringUpToDate, releaseAllHolds, requireLive } from './lifecycle.ts';
 import type { Scope, ShopId } from './scope.ts';
 
@@ -138,6 +139,8 @@ export async function listShopSubscriptions(
   filter: { shop_id?: string; status?: string; after?: string; limit: number },
 ): Promise<Subscription[]> {
   const shop = filter.shop_id !== undefined ? scope.shop(filter.shop_id) : scope.shopFilter();
+  // Lazy rollover covers lists too: a status filter must see the status as of now.
+  await rollDueSubscriptions(services, services.clock.now(), shop);
   return services.read(({ q }) => listSubscriptions(q, { shop, status: filter.status, after: filter.after, limit: filter.limit }));
 }
 

@@ -131,13 +131,18 @@ export async function recordUsage(services: Services, scope: Scope, input: Usage
     user_id: input.user_id, tokens, input_tokens: input.input_tokens, output_tokens: input.output_tokens,
     model: input.model, enforce,
   });
+  // New events are the common case: the event's primary key catches a repeat at insert time
+  // (storeEvent then retries the unit, which looks first). Refusals look before answering.
+  let lookFirst = false;
   return services.write(async (unit) => {
-    const existing = await findUsageEvent(unit.q, shop, input.event_id);
-    if (existing) return replay(existing, hash);
-    const live = await requireLive(unit, shop, input.user_id);
+    if (lookFirst) {
+      const existing = await findUsageEvent(unit.q, shop, input.event_id);
+      if (existing) return replay(existing, hash);
+    }
+    lookFirst = true;
     let metered;
     try {
-      metered = await meter(unit, live, tokens, enforce);
+      metered = await meter(unit, await requireLive(unit, shop, input.user_id), tokens, enforce);
     } catch (error) {
       // The same event may have been stored by a request that held the row before us.
       const stored = await findUsageEvent(unit.q, shop, input.event_id);

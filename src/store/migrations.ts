@@ -147,4 +147,10 @@ CREATE TABLE idempotency_keys (
 CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at)
 `;
 
-export const migrations: readonly Migration[] = [{ id: '0001_initial', sql: () => initial }];
+/** The period whose counters and daily rollups an import brought in without their events (`allot verify` allows for them). */
+const importedPeriod = 'ALTER TABLE subscriptions ADD COLUMN imported_period_start BIGINT';
+
+export const migrations: readonly Migration[] = [
+  { id: '0001_initial', sql: () => initial },
+  { id: '0002_imported_period', sql: () => importedPeriod },
+];

@@ -184,10 +184,11 @@ export async function peakDailyTokens(q: Queryable, subscriptionId: string, peri
   return Number(row?.peak ?? 0);
 }
 
-export async function dueSubscriptionIds(q: Queryable, now: number, limit: number, after = ''): Promise<string[]> {
+export async function dueSubscriptionIds(q: Queryable, now: number, limit: number, after = '', shop?: ShopId): Promise<string[]> {
+  const inShop = shop === undefined ? '' : ' AND shop_id = ?';
   const rows = await q.all<{ id: string }>(
-    `SELECT id FROM subscriptions WHERE ${LIVE} AND current_period_end <= ? AND id > ? ORDER BY id LIMIT ?`,
-    [now, after, limit],
+    `SELECT id FROM subscriptions WHERE ${LIVE} AND current_period_end <= ? AND id > ?${inShop} ORDER BY id LIMIT ?`,
+    shop === undefined ? [now, after, limit] : [now, after, shop, limit],
   );
   return rows.map((r) => r.id);
 }

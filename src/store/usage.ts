@@ -76,6 +76,20 @@ export async function addDailyUsage(q: Queryable, subscriptionId: string, period
   );
 }
 
+/** A whole day's rollup, as imported; an existing row for that day is kept. */
+export async function insertDailyUsage(
+  q: Queryable,
+  subscriptionId: string,
+  periodStart: number,
+  point: { date: string; tokens: number; queries: number },
+): Promise<void> {
+  await q.run(
+    `INSERT INTO daily_usage (subscription_id, period_start, day, tokens, queries) VALUES (?, ?, ?, ?, ?)
+     ON CONFLICT (subscription_id, period_start, day) DO NOTHING`,
+    [subscriptionId, periodStart, point.date, point.tokens, point.queries],
+  );
+}
+
 /** Inserts the event unless (shop, event_id) exists; answers whether it was new. */
 export async function insertUsageEvent(q: Queryable, event: UsageEventRow): Promise<boolean> {
   const changed = await q.run(

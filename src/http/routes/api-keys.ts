@@ -1,9 +1,9 @@
 import { z } from 'zod';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../service/api-keys.ts';
 import { route } from '../route.ts';
-import { decodeCursor, encodeCursor, identifier, idParams, instant, limitQuery, page } from '../schemas.ts';
+import { decodeCursor, identifier, idParams, instant, limitQuery, page, pageOf } from '../schemas.ts';
 
-const apiKeySchema = z.object({
+export const apiKeySchema = z.object({
   id: z.string(),
   name: z.string(),
   role: z.enum(['admin', 'shop']),
@@ -13,6 +13,11 @@ const apiKeySchema = z.object({
   revoked_at: instant.nullable(),
 });
 
+export const apiKeyBody = z
+  .object({ name: z.string().min(1).max(200), role: z.enum(['admin', 'shop']), shop_id: identifier.optional() })
+  .strict();
+export const createdApiKeySchema = apiKeySchema.extend({ key: z.string() });
+
 export const apiKeyRoutes = [
   route({
     method: 'POST',
@@ -20,10 +25,8 @@ export const apiKeyRoutes = [
     summary: 'Create an API key (admin); the key is shown only in this answer',
     tag: 'API keys',
     adminOnly: true,
-    body: z
-      .object({ name: z.string().min(1).max(200), role: z.enum(['admin', 'shop']), shop_id: identifier.optional() })
-      .strict(),
-    responses: { 201: { description: 'Created', schema: apiKeySchema.extend({ key: z.string() }) } },
+    body: apiKeyBody,
+    responses: { 201: { description: 'Created', schema: createdApiKeySchema } },
     handler: async ({ body, scope, services }) => ({ status: 201, body: await createApiKey(services, scope, body) }),
   }),
   route({
@@ -35,9 +38,9 @@ export const apiKeyRoutes = [
     query: z.object({ limit: limitQuery, cursor: z.string().max(512).optional() }),
     responses: { 200: { description: 'Keys', schema: page(apiKeySchema) } },
     handler: async ({ query, scope, services }) => {
-      const keys = await listApiKeys(services, scope, { after: decodeCursor(query.cursor, z.string()), limit: query.limit });
-      const last = keys.length === query.limit ? keys[keys.length - 1] : undefined;
-      return { status: 200, body: { data: keys, next_cursor: last ? encodeCursor(last.id) : null } };
+      const keys = await listApiKeys(services, scope, { after: decodeCursor(query.cursor, z.string()), limit: query.limit + 1 });
+      const { items, next_cursor } = pageOf(keys, query.limit, (last) => last.id);
+      return { status: 200, body: { data: items, next_cursor } };
     },
   }),
   route({

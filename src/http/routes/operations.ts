@@ -5,6 +5,14 @@ import { runRenewals } from '../../service/renewals.ts';
 import { route } from '../route.ts';
 import { instant } from '../schemas.ts';
 
+export const renewalResultSchema = z.object({
+  subscriptions_rolled: z.number().int(),
+  holds_checked: z.number().int(),
+  idempotency_keys_deleted: z.number().int(),
+});
+export const testClockBody = z.object({ now: z.string() }).strict();
+export const clockSchema = z.object({ now: instant, frozen: z.boolean() });
+
 export const operationRoutes = [
   route({
     method: 'POST',
@@ -13,10 +21,7 @@ export const operationRoutes = [
     tag: 'Operations',
     adminOnly: true,
     responses: {
-      200: {
-        description: 'What the sweep did',
-        schema: z.object({ subscriptions_rolled: z.number().int(), holds_checked: z.number().int(), idempotency_keys_deleted: z.number().int() }),
-      },
+      200: { description: 'What the sweep did', schema: renewalResultSchema },
     },
     handler: async ({ scope, services }) => {
       scope.requireAdmin();
@@ -29,7 +34,7 @@ export const operationRoutes = [
     summary: 'Move the test clock forward (admin; only when the server runs with ALLOT_TEST_CLOCK)',
     tag: 'Operations',
     adminOnly: true,
-    body: z.object({ now: z.string() }).strict(),
+    body: testClockBody,
     responses: { 200: { description: 'The clock', schema: z.object({ now: instant }) }, 404: { description: 'not_found: no test clock' } },
     handler: async ({ body, scope, services }) => {
       scope.requireAdmin();
@@ -46,7 +51,7 @@ export const operationRoutes = [
     path: '/v1/test-clock',
     summary: "The server's clock",
     tag: 'Operations',
-    responses: { 200: { description: 'The clock', schema: z.object({ now: instant, frozen: z.boolean() }) } },
+    responses: { 200: { description: 'The clock', schema: clockSchema } },
     handler: async ({ services }) => ({
       status: 200,
       body: { now: isoInstant(services.clock.now()), frozen: services.clock instanceof TestClock },

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { archive, createPlan, getPlan, listAllPlans } from '../../service/plans.ts';
 import { planView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { decodeCursor, encodeCursor, identifier, idParams, instant, limitQuery, page, booleanQuery } from '../schemas.ts';
+import { decodeCursor, identifier, idParams, instant, limitQuery, page, pageOf, booleanQuery } from '../schemas.ts';
 
 export const planBody = z
   .object({
@@ -50,9 +50,9 @@ export const planRoutes = [
     responses: { 200: { description: 'Plans by id', schema: page(planSchema) } },
     handler: async ({ query, services }) => {
       const after = decodeCursor(query.cursor, z.string());
-      const plans = await listAllPlans(services, { includeArchived: query.include_archived, after, limit: query.limit });
-      const last = plans.length === query.limit ? plans[plans.length - 1] : undefined;
-      return { status: 200, body: { data: plans.map(planView), next_cursor: last ? encodeCursor(last.id) : null } };
+      const plans = await listAllPlans(services, { includeArchived: query.include_archived, after, limit: query.limit + 1 });
+      const { items, next_cursor } = pageOf(plans, query.limit, (last) => last.id);
+      return { status: 200, body: { data: items.map(planView), next_cursor } };
     },
   }),
   route({

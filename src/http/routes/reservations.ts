@@ -5,7 +5,7 @@ import { route } from '../route.ts';
 import { identifier, idParams, instant, tokenCount } from '../schemas.ts';
 import { usageResultSchema } from './usage.ts';
 
-const reservationSchema = z.object({
+export const reservationSchema = z.object({
   id: z.string(),
   shop_id: z.string(),
   user_id: z.string(),
@@ -19,7 +19,7 @@ const reservationSchema = z.object({
   remaining_tokens: z.number().int().nullable(),
 });
 
-const commitSchema = usageResultSchema.extend({
+export const commitSchema = usageResultSchema.extend({
   reservation_id: z.string(),
   status: z.literal('committed'),
   reservation_expired: z.boolean(),
@@ -27,21 +27,25 @@ const commitSchema = usageResultSchema.extend({
 
 const shopQuery = z.object({ shop_id: identifier.optional() });
 
+export const reservationBody = z
+  .object({
+    reservation_id: identifier.optional(),
+    shop_id: identifier,
+    user_id: identifier,
+    tokens: tokenCount,
+    ttl_seconds: z.number().int().min(1).max(3600).optional(),
+  })
+  .strict();
+export const commitBody = z.object({ tokens: tokenCount, event_id: identifier.optional(), shop_id: identifier.optional() }).strict();
+export const releaseBody = z.object({ shop_id: identifier.optional() }).strict();
+
 export const reservationRoutes = [
   route({
     method: 'POST',
     path: '/v1/reservations',
     summary: 'Hold tokens before an LLM call; the hold and all usage never exceed the allowance',
     tag: 'Reservations',
-    body: z
-      .object({
-        reservation_id: identifier.optional(),
-        shop_id: identifier,
-        user_id: identifier,
-        tokens: tokenCount,
-        ttl_seconds: z.number().int().min(1).max(3600).optional(),
-      })
-      .strict(),
+    body: reservationBody,
     responses: {
       201: { description: 'Held', schema: reservationSchema },
       404: { description: 'subscription_not_found' },
@@ -74,7 +78,7 @@ export const reservationRoutes = [
     tag: 'Reservations',
     params: idParams,
     query: shopQuery,
-    body: z.object({ tokens: tokenCount, event_id: identifier.optional(), shop_id: identifier.optional() }).strict(),
+    body: commitBody,
     responses: {
       200: { description: 'Committed', schema: commitSchema },
       404: { description: 'reservation_not_found' },
@@ -92,7 +96,7 @@ export const reservationRoutes = [
     tag: 'Reservations',
     params: idParams,
     query: shopQuery,
-    body: z.object({ shop_id: identifier.optional() }).strict(),
+    body: releaseBody,
     responses: {
       200: { description: 'Released', schema: reservationSchema },
       404: { description: 'reservation_not_found' },

@@ -6,7 +6,7 @@ import {
 } from '../../service/subscriptions.ts';
 import { periodSummaryView, subscriptionView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { booleanQuery, day, decodeCursor, encodeCursor, identifier, instant, limitQuery, page, shopUserParams } from '../schemas.ts';
+import { booleanQuery, day, decodeCursor, identifier, instant, limitQuery, page, pageOf, shopUserParams } from '../schemas.ts';
 
 export const subscriptionSchema = z.object({
   id: z.string(),
@@ -33,7 +33,7 @@ export const subscriptionSchema = z.object({
   usage_percentage: z.number(),
 });
 
-const changeSchema = subscriptionSchema.extend({
+export const changeSchema = subscriptionSchema.extend({
   action_performed: z.enum(['create', 'upgrade', 'downgrade', 'change', 'none']),
   previous_plan_id: z.string().nullable(),
   effective_date: instant,
@@ -48,7 +48,7 @@ const tenureSchema = z.object({
   start_date: instant, end_date: instant, change_reason: z.string(),
 });
 
-const statusSchema = subscriptionSchema.extend({
+export const statusSchema = subscriptionSchema.extend({
   subscription_id: z.string(),
   current_usage: z.number().int(),
   days_remaining_in_period: z.number().int(),
@@ -65,10 +65,14 @@ const statusSchema = subscriptionSchema.extend({
   plan_history: z.array(tenureSchema).optional(),
 });
 
-const periodSchema = z.object({
+export const periodSchema = z.object({
   subscription_id: z.string(), period_start: instant, period_end: instant, plan_id: z.string(),
   allocated_tokens: z.number().int(), used_tokens: z.number().int(), queries: z.number().int(), peak_daily_tokens: z.number().int(),
 });
+
+export const subscriptionChangeBody = z.object({ plan_id: identifier, when: z.enum(['now', 'period_end']).optional() }).strict();
+export const cancelBody = z.object({ at_period_end: z.boolean().optional() }).strict();
+export const dailySeriesSchema = z.object({ shop_id: z.string(), user_id: z.string(), from: z.string(), to: z.string(), data: z.array(dailyPoint) });
 
 const notFound = { 404: { description: 'subscription_not_found' } };
 
@@ -79,7 +83,7 @@ export const subscriptionRoutes = [
     summary: "Create (201) or change (200) the user's live subscription",
     tag: 'Subscriptions',
     params: shopUserParams,
-    body: z.object({ plan_id: identifier, when: z.enum(['now', 'period_end']).optional() }).strict(),
+    body: subscriptionChangeBody,
     responses: {
       200: { description: 'Changed', schema: changeSchema },
       201: { description: 'Created', schema: changeSchema },
@@ -126,9 +130,9 @@ export const subscriptionRoutes = [
     responses: { 200: { description: 'Subscriptions by id', schema: page(subscriptionSchema) } },
     handler: async ({ query, scope, services }) => {
       const after = decodeCursor(query.cursor, z.string());
-      const subs = await listShopSubscriptions(services, scope, { shop_id: query.shop_id, status: query.status, after, limit: query.limit });
-      const last = subs.length === query.limit ? subs[subs.length - 1] : undefined;
-      return { status: 200, body: { data: subs.map(subscriptionView), next_cursor: last ? encodeCursor(last.id) : null } };
+      const subs = await listShopSubscriptions(services, scope, { shop_id: query.shop_id, status: query.status, after, limit: query.limit + 1 });
+      const { items, next_cursor } = pageOf(subs, query.limit, (last) => last.id);
+      return { status: 200, body: { data: items.map(subscriptionView), next_cursor } };
     },
   }),
   route({
@@ -137,7 +141,7 @@ export const subscriptionRoutes = [
     summary: 'Cancel at the end of the period (default) or now',
     tag: 'Subscriptions',
     params: shopUserParams,
-    body: z.object({ at_period_end: z.boolean().optional() }).strict(),
+    body: cancelBody,
     responses: { 200: { description: 'The subscription', schema: subscriptionSchema }, ...notFound },
     handler: async ({ params, body, scope, services }) => ({
       status: 200,
@@ -178,9 +182,9 @@ export const subscriptionRoutes = [
     responses: { 200: { description: 'Period summaries', schema: page(periodSchema) }, ...notFound },
     handler: async ({ params, query, scope, services }) => {
       const before = decodeCursor(query.cursor, z.number().int());
-      const periods = await listPeriods(services, scope, params.shop_id, params.user_id, { before, limit: query.limit });
-      const last = periods.length === query.limit ? periods[periods.length - 1] : undefined;
-      return { status: 200, body: { data: periods.map(periodSummaryView), next_cursor: last ? encodeCursor(last.period_start) : null } };
+      const periods = await listPeriods(services, scope, params.shop_id, params.user_id, { before, limit: query.limit + 1 });
+      const { items, next_cursor } = pageOf(periods, query.limit, (last) => last.period_start);
+      return { status: 200, body: { data: items.map(periodSummaryView), next_cursor } };
     },
   }),
   route({
@@ -206,8 +210,9 @@ export const subscriptionRoutes = [
     responses: {
       200: {
         description: 'Daily series',
-        schema: z.object({ shop_id: z.string(), user_id: z.string(), from: z.string(), to: z.string(), data: z.array(dailyPoint) }),
+        schema: dailySeriesSchema,
       },
+      ...notFound,
     },
     handler: async ({ params, query, scope, services }) => ({
       status: 200,

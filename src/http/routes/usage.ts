@@ -3,7 +3,7 @@ import { validationError } from '../../domain/errors.ts';
 import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
 import { usageEventView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { decodeCursor, encodeCursor, identifier, instant, limitQuery, page, tokenCount } from '../schemas.ts';
+import { decodeCursor, identifier, instant, limitQuery, page, pageOf, tokenCount } from '../schemas.ts';
 
 export const usageBody = z
   .object({
@@ -39,10 +39,17 @@ export const usageResultSchema = z.object({
   duplicate: z.boolean(),
 });
 
-const usageEventSchema = z.object({
+export const usageEventSchema = z.object({
   event_id: z.string(), shop_id: z.string(), user_id: z.string(), subscription_id: z.string(),
   tokens: z.number().int(), input_tokens: z.number().int().nullable(), output_tokens: z.number().int().nullable(),
   model: z.string().nullable(), enforce: z.boolean(), reservation_id: z.string().nullable(), day: z.string(), created_at: instant,
+});
+
+export const checkBody = z.object({ shop_id: identifier, user_id: identifier, tokens: tokenCount.optional() }).strict();
+export const checkResultSchema = z.object({
+  allowed: z.boolean(),
+  remaining_tokens: z.number().int(),
+  reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable(),
 });
 
 function instantQuery(path: string) {
@@ -91,15 +98,9 @@ export const usageRoutes = [
     responses: { 200: { description: 'Usage events', schema: page(usageEventSchema) } },
     handler: async ({ query, scope, services }) => {
       const after = decodeCursor(query.cursor, z.object({ created_at: z.number().int(), event_id: z.string() }));
-      const events = await listUsage(services, scope, { ...query, after });
-      const last = events.length === query.limit ? events[events.length - 1] : undefined;
-      return {
-        status: 200,
-        body: {
-          data: events.map(usageEventView),
-          next_cursor: last ? encodeCursor({ created_at: last.created_at, event_id: last.event_id }) : null,
-        },
-      };
+      const events = await listUsage(services, scope, { ...query, after, limit: query.limit + 1 });
+      const { items, next_cursor } = pageOf(events, query.limit, (last) => ({ created_at: last.created_at, event_id: last.event_id }));
+      return { status: 200, body: { data: items.map(usageEventView), next_cursor } };
     },
   }),
   route({
@@ -121,16 +122,9 @@ export const usageRoutes = [
     path: '/v1/check',
     summary: 'Would this many tokens be allowed now? Changes nothing.',
     tag: 'Usage',
-    body: z.object({ shop_id: identifier, user_id: identifier, tokens: tokenCount.optional() }).strict(),
+    body: checkBody,
     responses: {
-      200: {
-        description: 'The answer',
-        schema: z.object({
-          allowed: z.boolean(),
-          remaining_tokens: z.number().int(),
-          reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable(),
-        }),
-      },
+      200: { description: 'The answer', schema: checkResultSchema },
     },
     handler: async ({ body, scope, services }) => ({ status: 200, body: await checkQuota(services, scope, body) }),
   }),

@@ -29,6 +29,12 @@ const NUMERIC_OID = 1700;
 const MIGRATION_LOCK = 418430873460; // 'allot' as a 40-bit integer
 
 const CONNECT_TIMEOUT_MS = 2_000;
+/**
+ * How long a request may wait for a free pooled connection. A burst on a busy
+ * but healthy database queues here; a database that is down fails the queued
+ * requests fast (refused connections, terminated sessions), not by this timeout.
+ */
+const POOL_WAIT_TIMEOUT_MS = 10_000;
 const STATEMENT_TIMEOUT_MS = 10_000;
 /** Client-side guard for a server that stops answering; longer than the server's own timeout. */
 const QUERY_TIMEOUT_MS = 12_000;
@@ -68,6 +74,13 @@ const types: CustomTypesConfig = {
       : pg.types.getTypeParser(oid, format)) as CustomTypesConfig['getTypeParser'],
 };
 
+/** A client that gives up connecting after CONNECT_TIMEOUT_MS, whatever the pool's own timeout. */
+class QuickConnectClient extends pg.Client {
+  constructor(config: pg.ClientConfig) {
+    super({ ...config, connectionTimeoutMillis: CONNECT_TIMEOUT_MS });
+  }
+}
+
 export interface PostgresOptions {
   /** Most connections the pool opens; 10 by default. */
   poolSize?: number;
@@ -83,6 +96,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   };
   const pool = new pg.Pool({
     ...connection,
+    // pg-pool uses one timeout for both waiting for a free client and
+    // connecting one; the client class keeps the connect timeout short.
+    connectionTimeoutMillis: POOL_WAIT_TIMEOUT_MS,
+    Client: QuickConnectClient as unknown as new () => pg.ClientBase,
     max: options.poolSize ?? 10,
     statement_timeout: STATEMENT_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,

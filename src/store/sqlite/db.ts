@@ -7,9 +7,18 @@
  * alone, and every caller is answered only after the shared COMMIT (one
  * fsync for the whole batch). Reads outside a transaction use a second
  * connection and see only committed data.
+ *
+ * With `synchronous: 'full'` the fsync of the write-ahead log runs on the
+ * thread pool instead of inside COMMIT: the connection runs at NORMAL (the
+ * same WAL syncs at checkpoints as FULL) and a batch is answered once an
+ * fsync of the WAL that started after its COMMIT has completed, which is
+ * what FULL would have done before COMMIT returned. The event loop meanwhile
+ * serves requests and runs the next batch. A read that may have seen a
+ * commit not yet synced waits for that sync before it answers, so nothing
+ * not yet durable is ever shown.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseUnavailable, UniqueViolation, type Db, type Migration, type Queryable } from '../db.ts';
 
@@ -18,6 +27,11 @@ export interface SqliteOptions {
   synchronous?: 'full' | 'normal';
   /** Most transactions committed together in one batch. */
   maxBatch?: number;
+}
+
+/** The SQLite `Db`, with counters of its group commit (for tests and diagnostics). */
+export interface SqliteDb extends Db {
+  readonly stats: { readonly batches: number; readonly transactions: number; readonly walSyncs: number };
 }
 
 interface Pending {
@@ -90,14 +104,15 @@ function queryable(statements: Statements): Queryable {
   };
 }
 
-export function openSqlite(path: string, options: SqliteOptions = {}): Db {
+export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const synchronous = options.synchronous ?? 'full';
   const maxBatch = options.maxBatch ?? 512;
 
   const writer = new Database(path);
   writer.pragma('journal_mode = WAL');
-  writer.pragma(`synchronous = ${synchronous.toUpperCase()}`);
+  const syncsWal = synchronous === 'full' && path !== ':memory:';
+  writer.pragma(`synchronous = ${syncsWal ? 'NORMAL' : synchronous.toUpperCase()}`);
   writer.pragma('foreign_keys = ON');
   writer.pragma('busy_timeout = 5000');
   const reader = path === ':memory:' ? writer : new Database(path, { readonly: false });
@@ -113,12 +128,57 @@ export function openSqlite(path: string, options: SqliteOptions = {}): Db {
   let scheduled = false;
   let running = false;
   let closed = false;
+  const stats = { batches: 0, transactions: 0, walSyncs: 0 };
+
+  // Batches are numbered as they commit; `synced` is the last one an fsync covers.
+  let committed = 0;
+  let synced = 0;
+  let syncing = false;
+  let walFd: number | undefined;
+  const syncWaiters: Array<{ upTo: number; resolve: () => void; reject: (error: unknown) => void }> = [];
+
+  function syncWal(): void {
+    if (syncing || synced >= committed) return;
+    syncing = true;
+    const upTo = committed;
+    const settle = (error: unknown) => {
+      syncing = false;
+      stats.walSyncs++;
+      if (error === null) synced = upTo;
+      for (let i = syncWaiters.length - 1; i >= 0; i--) {
+        const waiter = syncWaiters[i]!;
+        if (waiter.upTo > upTo) continue;
+        syncWaiters.splice(i, 1);
+        if (error === null) waiter.resolve();
+        else waiter.reject(new DatabaseUnavailable(error));
+      }
+      if (syncWaiters.length > 0) syncWal();
+    };
+    try {
+      walFd ??= openSync(`${path}-wal`, 'r');
+    } catch (error) {
+      queueMicrotask(() => settle(error));
+      return;
+    }
+    fsync(walFd, settle);
+  }
+
+  /** Resolves once every batch up to `upTo` is on disk. */
+  function durable(upTo: number): Promise<void> {
+    if (!syncsWal || synced >= upTo) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      syncWaiters.push({ upTo, resolve, reject });
+      syncWal();
+    });
+  }
 
   const runBatch = async (): Promise<void> => {
     scheduled = false;
     if (running || queue.length === 0) return;
     running = true;
     const batch = queue.splice(0, maxBatch);
+    stats.batches++;
+    stats.transactions += batch.length;
     const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
       writer.exec('BEGIN IMMEDIATE');
@@ -143,17 +203,21 @@ export function openSqlite(path: string, options: SqliteOptions = {}): Db {
     let commitError: unknown;
     try {
       writer.exec('COMMIT');
+      committed++;
     } catch (error) {
       commitError = normalise(error);
       if (writer.inTransaction) writer.exec('ROLLBACK');
     }
     running = false;
-    batch.forEach((pending, i) => {
+    const answer = (syncError?: unknown) => batch.forEach((pending, i) => {
       const outcome = outcomes[i]!;
-      if (commitError !== undefined) pending.reject(commitError);
+      const error = commitError ?? syncError;
+      if (error !== undefined) pending.reject(error);
       else if (outcome.ok) pending.resolve(outcome.value);
       else pending.reject(outcome.error);
     });
+    if (commitError === undefined && syncsWal) durable(committed).then(() => answer(), answer);
+    else answer();
     schedule();
   };
 
@@ -164,12 +228,18 @@ export function openSqlite(path: string, options: SqliteOptions = {}): Db {
   }
 
   const readQueryable = queryable(reads);
+  /** Answers rows only once the commits they may show are durable. */
+  const afterSync = async <T>(rows: T): Promise<T> => {
+    if (synced < committed) await durable(committed);
+    return rows;
+  };
 
   return {
     dialect: 'sqlite',
     forUpdate: '',
-    all: (sql, params) => readQueryable.all(sql, params),
-    one: (sql, params) => readQueryable.one(sql, params),
+    stats,
+    all: async (sql, params) => afterSync(await readQueryable.all(sql, params)),
+    one: async (sql, params) => afterSync(await readQueryable.one(sql, params)),
     run: (sql, params) => new Promise((resolve, reject) => {
       queue.push({ work: (q) => q.run(sql, params), resolve: resolve as (v: unknown) => void, reject });
       schedule();
@@ -194,6 +264,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): Db {
         });
         if (apply.immediate()) applied.push(migration.id);
       }
+      if (syncsWal && applied.length > 0) fsyncSync(walFd ??= openSync(`${path}-wal`, 'r'));
       return applied;
     },
     async ping(): Promise<void> {
@@ -205,7 +276,8 @@ export function openSqlite(path: string, options: SqliteOptions = {}): Db {
     },
     async close(): Promise<void> {
       closed = true;
-      while (running || queue.length > 0) await new Promise((r) => setImmediate(r));
+      while (running || queue.length > 0 || syncing) await new Promise((r) => setImmediate(r));
+      if (walFd !== undefined) closeSync(walFd);
       if (reader !== writer) reader.close();
       writer.close();
     },

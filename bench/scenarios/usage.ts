@@ -1,0 +1,92 @@
+/**
+ * Recorded usage side by side with the bare baseline (same requests, same
+ * load generator, 32 connections), and the server's memory from the first
+ * to the last of the usage events the run sends.
+ */
+import type { BenchSettings } from '../config.ts';
+import { checkLedger, sqliteLedger, type LedgerCheck } from '../ledger.ts';
+import { runLoad, type LoadResult } from '../load.ts';
+import { startBaseline, type ServerProcess } from '../processes.ts';
+import type { Figure } from '../report.ts';
+import { AllotClient } from '../client.ts';
+import { usageStep, users } from './steps.ts';
+
+export const BENCH_SHOP = 'bench';
+export const USERS = users(100);
+
+/** Plans, a shop key and 100 subscriptions in shop `bench`; answers the shop key. */
+export async function setUpUsageShop(admin: AllotClient): Promise<string> {
+  await admin.plan('bench-unlimited', 1_000_000_000_000);
+  const key = await admin.shopKey(BENCH_SHOP);
+  for (const user of USERS) await admin.subscribe(BENCH_SHOP, user, 'bench-unlimited');
+  return key;
+}
+
+export async function measureBaseline(settings: BenchSettings): Promise<LoadResult> {
+  const baseline = await startBaseline();
+  try {
+    const step = usageStep({ shopId: BENCH_SHOP, users: USERS, prefix: 'base' });
+    const common = { url: baseline.url, connections: settings.connections, steps: [step] };
+    await runLoad({ ...common, label: 'baseline warm-up', amount: settings.warmupRequests });
+    return await runLoad({ ...common, label: 'baseline: bare Fastify, POST /v1/usage', amount: settings.throughputRequests });
+  } finally {
+    await baseline.stop();
+  }
+}
+
+async function settledRss(server: ServerProcess): Promise<number> {
+  await new Promise((r) => setTimeout(r, 1000));
+  return server.rss();
+}
+
+export interface RecordedOutcome {
+  measured: LoadResult;
+  rssFirst: number;
+  rssLast: number;
+  ledger: LedgerCheck;
+}
+
+/** Warm-up, fill to the first memory sample, the measured run, fill to the last sample; then the ledger. */
+export async function measureRecorded(settings: BenchSettings, server: ServerProcess, shopKey: string, dbPath: string): Promise<RecordedOutcome> {
+  const step = usageStep({ shopId: BENCH_SHOP, users: USERS, prefix: 'rec' });
+  const common = { url: server.url, connections: settings.connections, headers: { authorization: `Bearer ${shopKey}` }, steps: [step] };
+  const acked = { events: 0, tokens: 0 };
+  const load = async (label: string, amount: number) => {
+    const result = await runLoad({ ...common, label, amount });
+    acked.events += result.ackedRequests;
+    acked.tokens += result.ackedTokens;
+    return result;
+  };
+  await load('allot warm-up', settings.warmupRequests);
+  const fill = settings.memoryEvents.first - acked.events;
+  if (fill > 0) await load(`usage events up to ${settings.memoryEvents.first.toLocaleString('en')}`, fill);
+  const rssFirst = await settledRss(server);
+  const measured = await load('allot: POST /v1/usage recorded, SQLite FULL', settings.throughputRequests);
+  const rest = settings.memoryEvents.last - acked.events;
+  if (rest > 0) await load(`usage events up to ${settings.memoryEvents.last.toLocaleString('en')}`, rest);
+  const rssLast = await settledRss(server);
+  const ledger = checkLedger('recorded usage (SQLite)', sqliteLedger(dbPath, BENCH_SHOP), acked);
+  return { measured, rssFirst, rssLast, ledger };
+}
+
+export function usageFigures(settings: BenchSettings, baseline: LoadResult | undefined, recorded: RecordedOutcome): Figure[] {
+  const figures: Figure[] = [];
+  if (baseline) {
+    figures.push({ name: 'bare Fastify baseline, POST JSON, 32 conn', value: baseline.rps, unit: 'req/s', target: '', pass: null, detail: { ...baseline } });
+  }
+  figures.push({
+    name: 'POST /v1/usage recorded, SQLite FULL, 32 conn', value: recorded.measured.rps, unit: 'req/s', target: '', pass: null,
+    detail: { ...recorded.measured },
+  });
+  if (baseline) {
+    const ratio = recorded.measured.rps / baseline.rps;
+    figures.push({ name: 'recorded usage / baseline', value: ratio, unit: '×', target: '≥ 0.5× (aim 0.7×)', pass: ratio >= 0.5 });
+  }
+  const growth = recorded.rssLast / recorded.rssFirst;
+  figures.push({
+    name: `server RSS after ${settings.memoryEvents.last.toLocaleString('en')} / after ${settings.memoryEvents.first.toLocaleString('en')} events`,
+    value: growth, unit: '×', target: '≤ 1.3×', pass: growth <= 1.3,
+    detail: { rss_first_mb: recorded.rssFirst / 2 ** 20, rss_last_mb: recorded.rssLast / 2 ** 20 },
+  });
+  return figures;
+}

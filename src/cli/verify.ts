@@ -1,0 +1,31 @@
+import type { Command } from 'commander';
+import { openDatabase } from '../app.ts';
+import { loadConfig } from '../config.ts';
+import { INVARIANTS, verifyDatabase } from '../service/verify.ts';
+
+export function register(program: Command): void {
+  program
+    .command('verify')
+    .description('check every invariant of the ledger against the stored events; exit 0 only when all hold')
+    .option('--json', 'print the report as JSON')
+    .action(async (options: { json?: boolean }) => {
+      const db = await openDatabase(loadConfig());
+      let report;
+      try {
+        report = await verifyDatabase(db);
+      } finally {
+        await db.close();
+      }
+      if (options.json) {
+        console.log(JSON.stringify(report, null, 2));
+      } else {
+        const c = report.checked;
+        console.log(`checked ${c.subscriptions} subscriptions, ${c.usage_events} usage events, ${c.daily_rollups} daily rollups, `
+          + `${c.period_summaries} period summaries, ${c.reservations} reservations`);
+        for (const v of report.violations) console.log(`BROKEN ${v.invariant} ${v.subject}: ${v.detail}`);
+        if (report.ok) console.log(`ok: all ${Object.keys(INVARIANTS).length} invariants hold`);
+        else console.log(`${report.violations.length} violation(s)`);
+      }
+      if (!report.ok) process.exitCode = 1;
+    });
+}

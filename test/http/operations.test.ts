@@ -1,0 +1,217 @@
+/**
+ * Operations (SPEC §8): health, readiness, metrics, the OpenAPI document
+ * (valid 3.1, every route, real answers matching it), docs, the test clock,
+ * and structured logs with a request id; on both dialects.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import { allRoutes } from '../../src/http/server.ts';
+import { DIALECTS, openTestDb } from '../support/dialects.ts';
+import { MASTER_KEY, seedPlans, startAllot, type Allot, type ApiResponse } from '../support/harness.ts';
+import { dbEnv, serveAllot } from '../support/process.ts';
+import { assertProblem, assertStatus } from '../support/problems.ts';
+
+const NOW = '2026-01-31T12:00:00.000Z';
+
+type Json = Record<string, any>;
+
+/** Validates real answers against the schema the document declares for (method, path, status). */
+class Contract {
+  readonly #ajv = new Ajv2020({ allErrors: true, strict: true });
+  readonly #compiled = new Map<string, ValidateFunction>();
+  readonly checked = new Set<string>();
+
+  constructor(readonly doc: Json) {
+    for (const [name, schema] of Object.entries(doc.components.schemas as Json)) this.#ajv.addSchema(schema, `allot:schema:${name}`);
+  }
+
+  check(method: string, template: string, res: ApiResponse): void {
+    const operation = this.doc.paths[template]?.[method.toLowerCase()];
+    assert.ok(operation, `${method} ${template} is documented`);
+    const response = operation.responses[String(res.status)];
+    assert.ok(response, `${method} ${template} documents status ${res.status}: ${JSON.stringify(res.body)}`);
+    const contentType = (res.headers.get('content-type') ?? '').split(';')[0]!;
+    const media = response.content?.[contentType];
+    assert.ok(media, `${method} ${template} ${res.status} documents ${contentType}`);
+    const key = `${method} ${template} ${res.status}`;
+    let validate = this.#compiled.get(key);
+    if (!validate) {
+      const schema = JSON.parse(JSON.stringify(media.schema).replaceAll('"#/components/schemas/', '"allot:schema:'));
+      validate = this.#ajv.compile(schema);
+      this.#compiled.set(key, validate);
+    }
+    assert.ok(validate(res.body), `${key}: ${this.#ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body)}`);
+    this.checked.add(`${method} ${template}`);
+  }
+}
+
+for (const dialect of DIALECTS) {
+  test(`${dialect}: operations — health, readiness, metrics, docs, test clock`, async (t) => {
+    const allot = await startAllot(dialect, { clock: NOW });
+    t.after(allot.close);
+    const open = { key: null };
+
+    const health = await allot.api('GET', '/healthz', undefined, open);
+    assertStatus(health, 200);
+    assert.deepEqual(health.body, { status: 'ok' });
+    const ready = await allot.api('GET', '/readyz', undefined, open);
+    assertStatus(ready, 200);
+    assert.deepEqual(ready.body, { status: 'ready', database: dialect });
+
+    await seedPlans(allot, ['basic']);
+    await allot.api('PUT', '/v1/subscriptions/secret-shop-name/secret-user', { plan_id: 'basic' });
+    await allot.api('GET', '/v1/subscriptions/secret-shop-name/secret-user');
+    await allot.api('GET', '/v1/subscriptions/secret-shop-name/nobody');
+    const metrics = await allot.api('GET', '/metrics', undefined, open);
+    assertStatus(metrics, 200);
+    assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
+    assert.match(metrics.body, /^allot_http_requests_total\{method="GET",route="\/v1\/subscriptions\/:shop_id\/:user_id",status="200"\} 1$/m);
+    assert.match(metrics.body, /^allot_http_requests_total\{method="GET",route="\/v1\/subscriptions\/:shop_id\/:user_id",status="404"\} 1$/m);
+    assert.match(metrics.body, /^# TYPE allot_http_request_duration_seconds histogram$/m);
+    assert.doesNotMatch(metrics.body, /secret/, 'no per-shop labels');
+    for (const line of metrics.body.trim().split('\n')) {
+      assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? -?[\d.e+-]+)$/, line);
+    }
+
+    const docs = await allot.api('GET', '/docs', undefined, open);
+    assertStatus(docs, 200);
+    assert.match(docs.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(docs.body, /<code>\/v1\/reservations\/\{id\}\/commit<\/code>/);
+
+    const clock = await allot.api('GET', '/v1/test-clock');
+    assert.deepEqual(clock.body, { now: NOW, frozen: true });
+    const moved = await allot.api('PUT', '/v1/test-clock', { now: '2026-03-01T00:00:00Z' });
+    assertStatus(moved, 200);
+    assert.deepEqual(moved.body, { now: '2026-03-01T00:00:00.000Z' });
+    const sub = await allot.api('GET', '/v1/subscriptions/secret-shop-name/secret-user');
+    assert.equal(sub.body.current_period_start, '2026-02-28T12:00:00.000Z', 'every rule uses the test clock');
+    assertProblem(await allot.api('GET', '/v1/test-clock', undefined, open), 401, 'unauthorized');
+  });
+
+  test(`${dialect}: operations — /openapi.json is OpenAPI 3.1 and real answers match it`, async (t) => {
+    const allot = await startAllot(dialect, { clock: NOW });
+    t.after(allot.close);
+    const res = await allot.api('GET', '/openapi.json', undefined, { key: null });
+    assertStatus(res, 200);
+    const doc = res.body as Json;
+    assert.equal(doc.openapi, '3.1.0');
+    assert.equal(typeof doc.info.title, 'string');
+    assert.equal(typeof doc.info.version, 'string');
+
+    const documented = Object.entries(doc.paths as Json).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+    const expected = [
+      ...allRoutes.map((r) => `${r.method} ${r.path}`),
+      'GET /healthz', 'GET /readyz', 'GET /metrics', 'GET /openapi.json', 'GET /docs',
+    ];
+    assert.deepEqual(documented.sort(), expected.sort());
+    const operationIds = Object.values(doc.paths as Json).flatMap((ops) => Object.values(ops as Json).map((op) => op.operationId)).filter(Boolean);
+    assert.equal(new Set(operationIds).size, operationIds.length, 'operationIds are unique');
+    for (const [path, ops] of Object.entries(doc.paths as Json)) {
+      const names = [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      for (const [method, op] of Object.entries(ops as Json)) {
+        assert.ok(Object.keys(op.responses).length > 0, `${method} ${path} has responses`);
+        const pathParams = (op.parameters ?? []).filter((p: Json) => p.in === 'path').map((p: Json) => p.name);
+        assert.deepEqual(pathParams.sort(), [...names].sort(), `${method} ${path} declares its path parameters`);
+      }
+    }
+    const contract = new Contract(doc);
+
+    // Every schema in the document compiles as JSON Schema 2020-12.
+    new Ajv2020({ strict: true }).compile(doc.components.schemas.Problem);
+    for (const ops of Object.values(doc.paths as Json)) {
+      for (const op of Object.values(ops as Json)) {
+        for (const response of Object.values(op.responses as Json)) {
+          for (const media of Object.values((response.content ?? {}) as Json)) {
+            if (media.schema && !media.schema.$ref) new Ajv2020({ strict: true }).compile(media.schema);
+            else if (media.schema) assert.equal(media.schema.$ref, '#/components/schemas/Problem');
+          }
+        }
+        if (op.requestBody) new Ajv2020({ strict: true }).compile(op.requestBody.content['application/json'].schema);
+      }
+    }
+
+    const call = async (method: string, template: string, path: string, body?: unknown, options?: Parameters<Allot['api']>[3]) => {
+      const answer = await allot.api(method, path, body, options);
+      contract.check(method, template, answer);
+      return answer;
+    };
+    await seedPlans(allot, ['basic', 'pro']);
+    await call('POST', '/v1/plans', '/v1/plans', { id: 'team', display_name: 'Team', allocated_tokens: 10, price_minor: 1, currency: 'EUR', billing_cycle: 'yearly', allowance_interval: 'year', tier: 9 });
+    await call('GET', '/v1/plans', '/v1/plans?limit=1');
+    await call('GET', '/v1/plans/{id}', '/v1/plans/pro');
+    await call('GET', '/v1/plans/{id}', '/v1/plans/nope');
+    await call('POST', '/v1/plans/{id}/archive', '/v1/plans/team/archive');
+    await call('POST', '/v1/plans', '/v1/plans', { id: 'pro' });
+    await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1', { plan_id: 'basic' });
+    await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1', { plan_id: 'pro', when: 'period_end' });
+    await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1', { plan_id: 'team' });
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1');
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/nobody');
+    await call('GET', '/v1/subscriptions', '/v1/subscriptions?shop_id=s1&status=active');
+    await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e1', shop_id: 's1', user_id: 'u1', input_tokens: 90_000, output_tokens: 5_000, model: 'm' });
+    await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e1', shop_id: 's1', user_id: 'u1', input_tokens: 90_000, output_tokens: 5_000, model: 'm' });
+    await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e2', shop_id: 's1', user_id: 'u1', tokens: 90_000, enforce: true });
+    await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e2', shop_id: 's1', user_id: 'u1', tokens: -1 });
+    await call('GET', '/v1/usage', '/v1/usage?shop_id=s1&limit=1');
+    await call('GET', '/v1/usage/{event_id}', '/v1/usage/e1?shop_id=s1');
+    await call('POST', '/v1/check', '/v1/check', { shop_id: 's1', user_id: 'u1', tokens: 5 });
+    const held = await call('POST', '/v1/reservations', '/v1/reservations', { shop_id: 's1', user_id: 'u1', tokens: 1_000 });
+    await call('GET', '/v1/reservations/{id}', `/v1/reservations/${held.body.id}`);
+    await call('POST', '/v1/reservations/{id}/commit', `/v1/reservations/${held.body.id}/commit`, { tokens: 1_200 });
+    await call('POST', '/v1/reservations/{id}/release', `/v1/reservations/${held.body.id}/release`, {});
+    const other = await call('POST', '/v1/reservations', '/v1/reservations', { shop_id: 's1', user_id: 'u1', tokens: 10 });
+    await call('POST', '/v1/reservations/{id}/release', `/v1/reservations/${other.body.id}/release`, {});
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/status', '/v1/subscriptions/s1/u1/status');
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/status', '/v1/subscriptions/s1/u1/status?include_history=true');
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/usage/daily', '/v1/subscriptions/s1/u1/usage/daily');
+    await call('POST', '/v1/subscriptions/{shop_id}/{user_id}/suspend', '/v1/subscriptions/s1/u1/suspend');
+    await call('POST', '/v1/subscriptions/{shop_id}/{user_id}/resume', '/v1/subscriptions/s1/u1/resume');
+    await call('POST', '/v1/subscriptions/{shop_id}/{user_id}/cancel', '/v1/subscriptions/s1/u1/cancel', {});
+    await call('PUT', '/v1/test-clock', '/v1/test-clock', { now: '2026-03-15T00:00:00.000Z' });
+    await call('GET', '/v1/test-clock', '/v1/test-clock');
+    await call('POST', '/v1/renewals/run', '/v1/renewals/run');
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/periods', '/v1/subscriptions/s1/u1/periods');
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1');
+    const key = await call('POST', '/v1/api-keys', '/v1/api-keys', { name: 'k', role: 'shop', shop_id: 's1' });
+    await call('GET', '/v1/api-keys', '/v1/api-keys');
+    await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u9', { plan_id: 'basic' }, { key: key.body.key });
+    await call('POST', '/v1/plans', '/v1/plans', { id: 'x' }, { key: key.body.key });
+    await call('DELETE', '/v1/api-keys/{id}', `/v1/api-keys/${key.body.id}`);
+    await call('GET', '/v1/plans', '/v1/plans', undefined, { key: null });
+    for (const path of ['/healthz', '/readyz', '/openapi.json', '/metrics', '/docs']) {
+      const answer = await allot.api('GET', path, undefined, { key: null });
+      assertStatus(answer, 200);
+      assert.ok(doc.paths[path].get.responses['200'], path);
+    }
+    const unexercised = allRoutes.map((r) => `${r.method} ${r.path}`).filter((r) => !contract.checked.has(r));
+    assert.deepEqual(unexercised, [], 'every route was checked against the document');
+  });
+
+  test(`${dialect}: operations — JSON logs carry the request id; SIGTERM drains`, async (t) => {
+    const testDb = await openTestDb(dialect);
+    t.after(testDb.cleanup);
+    const served = await serveAllot(dbEnv(testDb.config, { ALLOT_MASTER_KEY: MASTER_KEY, LOG_LEVEL: 'info', ALLOT_SWEEP_SECONDS: '0' }));
+    t.after(async () => {
+      await served.stop();
+    });
+    const res = await fetch(`${served.url}/v1/plans`, { headers: { authorization: `Bearer ${MASTER_KEY}`, 'x-request-id': 'req-abc-123' } });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('x-request-id'), 'req-abc-123');
+    const generated = await fetch(`${served.url}/v1/nope`);
+    const generatedId = generated.headers.get('x-request-id');
+    assert.match(generatedId ?? '', /^[0-9a-f-]{36}$/);
+    assert.equal((await generated.json()).request_id, generatedId);
+    assert.equal(await served.stop(), 0);
+    const lines = served.logs.filter((l) => l.msg === 'request');
+    const mine = lines.find((l) => l.reqId === 'req-abc-123');
+    assert.ok(mine, JSON.stringify(served.logs));
+    assert.equal(mine.status, 200);
+    assert.equal(mine.route, '/v1/plans');
+    assert.equal(typeof mine.time, 'number');
+    assert.equal(mine.level, 30);
+    assert.ok(lines.some((l) => l.reqId === generatedId && l.status === 404));
+    assert.ok(!JSON.stringify(served.logs).includes(MASTER_KEY), 'keys never reach the logs');
+    assert.ok(served.logs.some((l) => l.msg === 'stopped'));
+  });
+}

@@ -1,0 +1,111 @@
+/**
+ * SQLite group commit: transactions that arrive together share one
+ * BEGIN … COMMIT (one fsync), a failing one rolls back alone, and a COMMIT
+ * that fails rejects every transaction of its batch.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UniqueViolation } from '../../src/store/db.ts';
+import { openSqlite, type SqliteDb } from '../../src/store/sqlite/db.ts';
+
+async function freshDb(t: { after(fn: () => Promise<void>): void }): Promise<SqliteDb> {
+  const dir = await mkdtemp(join(tmpdir(), 'allot-group-commit-'));
+  const db = openSqlite(join(dir, 'allot.db'));
+  t.after(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await db.run('CREATE TABLE ledger (id TEXT PRIMARY KEY, tokens INTEGER NOT NULL)');
+  return db;
+}
+
+async function ids(db: SqliteDb): Promise<string[]> {
+  return (await db.all<{ id: string }>('SELECT id FROM ledger ORDER BY id')).map((r) => r.id);
+}
+
+test('concurrent transactions commit together in fewer batches, each answered after the commit', async (t) => {
+  const db = await freshDb(t);
+  const before = { ...db.stats };
+  const count = 300;
+  const results = await Promise.all(
+    Array.from({ length: count }, (_, i) =>
+      db.transaction(async (tx) => {
+        await tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', [`e${String(i).padStart(4, '0')}`, i]);
+        const row = await tx.one<{ n: number }>('SELECT COUNT(*) AS n FROM ledger');
+        return row!.n;
+      }),
+    ),
+  );
+  assert.equal(db.stats.transactions - before.transactions, count);
+  const batches = db.stats.batches - before.batches;
+  assert.ok(batches >= 1 && batches < count / 10, `${count} transactions took ${batches} batches`);
+  // Each transaction saw the rows of the ones before it in the same batch: they ran one after another.
+  assert.deepEqual([...results].sort((a, b) => a - b), Array.from({ length: count }, (_, i) => i + 1));
+  // Answered only after COMMIT: the reader connection, which sees committed data only, has every row.
+  const total = await db.one<{ n: number; tokens: number }>('SELECT COUNT(*) AS n, SUM(tokens) AS tokens FROM ledger');
+  assert.deepEqual(total, { n: count, tokens: (count * (count - 1)) / 2 });
+});
+
+test('a failing transaction rolls back alone while its neighbours in the batch commit', async (t) => {
+  const db = await freshDb(t);
+  await db.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['taken', 1]);
+  const before = db.stats.batches;
+  const refused = new Error('quota exceeded');
+  const outcomes = await Promise.allSettled([
+    db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['a', 1])),
+    db.transaction(async (tx) => {
+      await tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['b', 2]);
+      throw refused;
+    }),
+    db.transaction(async (tx) => {
+      await tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['c', 3]);
+      await tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['taken', 3]);
+    }),
+    db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['d', 4])),
+  ]);
+  assert.equal(db.stats.batches - before, 1, 'the four transactions shared one batch');
+  assert.deepEqual(outcomes.map((o) => o.status), ['fulfilled', 'rejected', 'rejected', 'fulfilled']);
+  assert.equal((outcomes[1] as PromiseRejectedResult).reason, refused);
+  assert.ok((outcomes[2] as PromiseRejectedResult).reason instanceof UniqueViolation);
+  // b and c are gone entirely, c's first insert included.
+  assert.deepEqual(await ids(db), ['a', 'd', 'taken']);
+});
+
+test('a COMMIT that fails rejects every transaction of its batch, and the next batch works', async (t) => {
+  const db = await freshDb(t);
+  // A deferred foreign key is checked only at COMMIT: one bad row makes the shared COMMIT fail.
+  await db.run('CREATE TABLE parent (id TEXT PRIMARY KEY)');
+  await db.run('CREATE TABLE child (id TEXT PRIMARY KEY, parent_id TEXT REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)');
+  const before = db.stats.batches;
+  const outcomes = await Promise.allSettled([
+    db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['a', 1])),
+    db.transaction(async (tx) => tx.run('INSERT INTO child (id, parent_id) VALUES (?, ?)', ['orphan', 'missing'])),
+    db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['c', 3])),
+  ]);
+  assert.equal(db.stats.batches - before, 1);
+  assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected']);
+  assert.deepEqual(await ids(db), []);
+  assert.equal(await db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['after', 1])), 1);
+  assert.deepEqual(await ids(db), ['after']);
+});
+
+test('work queued while a batch runs is committed in a later batch, in arrival order', async (t) => {
+  const db = await freshDb(t);
+  const order: string[] = [];
+  const first = db.transaction(async (tx) => {
+    await tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['first', 1]);
+    order.push('first');
+    // Arrives while the batch of `first` is running.
+    later = db.transaction(async (inner) => {
+      order.push('later');
+      return inner.one<{ n: number }>('SELECT COUNT(*) AS n FROM ledger');
+    });
+  });
+  let later: Promise<{ n: number } | undefined> | undefined;
+  await first;
+  assert.deepEqual(await later, { n: 1 });
+  assert.deepEqual(order, ['first', 'later']);
+});
