@@ -103,16 +103,18 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     }
   });
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  // Callback-style hooks: no promise per request on the hot path.
+  app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
-    return payload;
+    done(null, payload);
   });
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const routeTemplate = request.routeOptions.url ?? 'unmatched';
     metrics.observe(request.method, routeTemplate, reply.statusCode, reply.elapsedTime / 1000);
     const level = reply.statusCode >= 500 ? 'error' : 'info';
     request.log[level]({ method: request.method, route: routeTemplate, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    done();
   });
 
   app.setErrorHandler((error, request, reply) => {

@@ -225,7 +225,8 @@ async function writeSubscription(services: Services, a: Accepted, plans: PlanAss
       const tenures = importedTenure(a.seed, plans);
       for (const tenure of tenures) await appendPlanTenure(unit.q, sub.id, tenure);
       const days = a.usage?.daily ?? [];
-      for (const point of days) await insertDailyUsage(unit.q, sub.id, sub.current_period_start, point);
+      // A period has at most 367 UTC days: well within one statement's parameter limit.
+      await insertDailyUsage(unit.q, sub.id, sub.current_period_start, days);
       if (sub.status === 'canceled') {
         // As canceling does in allot: the last period closes into a summary, its usage kept.
         await insertPeriodSummary(unit.q, {

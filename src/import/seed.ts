@@ -146,7 +146,7 @@ function at<T>(path: string, read: () => T): T {
   try {
     return read();
   } catch (error) {
-    if (error instanceof Invalid || error instanceof Error) throw new Invalid(`${path}: ${error.message}`);
+    if (error instanceof Error) throw new Invalid(`${path}: ${error.message}`);
     throw error;
   }
 }

@@ -62,9 +62,14 @@ export async function requireLive(unit: Unit, shop: ShopId, userId: string): Pro
   return sub;
 }
 
+/**
+ * Frees every hold of a subscription that ended. They are marked expired, not
+ * released: the client never gave them up, and a call still running may yet
+ * commit the tokens it spent.
+ */
 export async function releaseAllHolds(unit: Unit, sub: Subscription): Promise<void> {
   for (const hold of await activeHolds(unit.q, sub.id)) {
-    if (await settleReservation(unit.q, hold.shop_id, hold.id, 'released', unit.now)) {
+    if (await settleReservation(unit.q, hold.shop_id, hold.id, 'expired', unit.now)) {
       await freeHold(unit.q, sub.id, hold.tokens);
     }
   }

@@ -41,6 +41,8 @@ export async function createHold(
     }
     let sub = await requireLive(unit, shop, input.user_id);
     if (sub.status === 'suspended') throw suspended(input.user_id);
+    // Holds of one subscription are placed one at a time, or concurrent ones would all count the same holds.
+    await findSubscriptionById(unit.q, sub.id, unit.lock);
     if ((await countActiveHolds(unit.q, sub.id)) >= services.rules.maxActiveHolds) {
       throw new AllotError('too_many_reservations', `A subscription may hold at most ${services.rules.maxActiveHolds} active reservations; commit or release some first.`);
     }

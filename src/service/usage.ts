@@ -144,6 +144,8 @@ export async function recordUsage(services: Services, scope: Scope, input: Usage
     try {
       metered = await meter(unit, await requireLive(unit, shop, input.user_id), tokens, enforce);
     } catch (error) {
+      // A database error (a deadlock, say) leaves the transaction unusable: let the store retry it whole.
+      if (!(error instanceof AllotError)) throw error;
       // The same event may have been stored by a request that held the row before us.
       const stored = await findUsageEvent(unit.q, shop, input.event_id);
       if (stored) return replay(stored, hash);

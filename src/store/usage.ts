@@ -76,17 +76,19 @@ export async function addDailyUsage(q: Queryable, subscriptionId: string, period
   );
 }
 
-/** A whole day's rollup, as imported; an existing row for that day is kept. */
+/** Whole days' rollups, as imported, in one statement; an existing row for a day is kept. */
 export async function insertDailyUsage(
   q: Queryable,
   subscriptionId: string,
   periodStart: number,
-  point: { date: string; tokens: number; queries: number },
+  points: ReadonlyArray<{ date: string; tokens: number; queries: number }>,
 ): Promise<void> {
+  if (points.length === 0) return;
   await q.run(
-    `INSERT INTO daily_usage (subscription_id, period_start, day, tokens, queries) VALUES (?, ?, ?, ?, ?)
+    `INSERT INTO daily_usage (subscription_id, period_start, day, tokens, queries)
+     VALUES ${points.map(() => '(?, ?, ?, ?, ?)').join(', ')}
      ON CONFLICT (subscription_id, period_start, day) DO NOTHING`,
-    [subscriptionId, periodStart, point.date, point.tokens, point.queries],
+    points.flatMap((p) => [subscriptionId, periodStart, p.date, p.tokens, p.queries]),
   );
 }
 

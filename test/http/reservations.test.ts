@@ -144,6 +144,22 @@ for (const dialect of DIALECTS) {
     assert.equal(periods.body.data[0].used_tokens, 50_000);
   });
 
+  test(`${dialect}: reservations — a hold freed by cancellation still takes its commit`, async (t) => {
+    const { allot } = await start(dialect, t);
+    const held = await hold(allot, { tokens: 1_000 });
+    assertProblem(await hold(allot, { tokens: 99_001 }), 429, 'quota_exceeded');
+    const full = await hold(allot, { tokens: 99_001 });
+    assert.equal(full.headers.get('retry-after'), String((Date.parse('2026-02-28T12:00:00.000Z') - Date.parse(ANCHOR)) / 1000));
+    const canceled = await allot.api('POST', '/v1/subscriptions/s1/u1/cancel', { at_period_end: false });
+    assert.equal(canceled.body.reserved_tokens, 0);
+    const late = await allot.api('POST', `/v1/reservations/${held.body.id}/commit`, { tokens: 800 });
+    assertStatus(late, 200);
+    assert.equal(late.body.reservation_expired, true);
+    assert.equal(late.body.used_tokens, 800, 'tokens spent during the call are never dropped');
+    assertStatus(await allot.api('GET', `/v1/usage/reservation:${held.body.id}?shop_id=s1`), 200);
+    assert.equal((await allot.api('GET', '/v1/subscriptions/s1/u1')).body.status, 'canceled');
+  });
+
   test(`${dialect}: reservations — client ids replay; bad input; suspended; no subscription`, async (t) => {
     const { allot } = await start(dialect, t);
     const first = await hold(allot, { reservation_id: 'call-1', tokens: 100 });

@@ -97,8 +97,15 @@ for (const dialect of DIALECTS) {
     const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => hold({ reservation_id: `r${i}` })));
     assert.equal(racing.filter((r) => r.status === 201).length, 1, JSON.stringify(racing.map((r) => r.status)));
     for (const r of racing.filter((x) => x.status !== 201)) assertProblem(r, 422, 'too_many_reservations');
-    const active = await allot.testDb.db.one<{ n: number }>(`SELECT COUNT(*) AS n FROM reservations WHERE status = 'active'`);
-    assert.equal(Number(active!.n), 3);
+    const active = async (user: string) => Number((await allot.testDb.db.one<{ n: number }>(
+      `SELECT COUNT(*) AS n FROM reservations WHERE status = 'active' AND user_id = ?`, [user]))!.n);
+    assert.equal(await active('u'), 3);
+    for (let k = 0; k < 4; k++) {
+      assert.equal((await allot.api('PUT', `/v1/subscriptions/s/fresh${k}`, { plan_id: 'basic' })).status, 201);
+      const burst = await Promise.all(Array.from({ length: 8 }, () => allot.api('POST', '/v1/reservations', { shop_id: 's', user_id: `fresh${k}`, tokens: 10 })));
+      assert.deepEqual(burst.map((r) => r.status).sort(), [201, 201, 201, 422, 422, 422, 422, 422], 'a burst of holds stops at the cap');
+      assert.equal(await active(`fresh${k}`), 3);
+    }
 
     // An expired hold frees its place.
     await allot.setClock('2026-03-01T00:00:02.000Z');

@@ -6,7 +6,8 @@
  *   summaries = events, holds = reservations, one live subscription);
  * - with only enforced paths, used + reserved never exceeds the allowance;
  * - every event counts exactly once, and summaries plus current usage sum to
- *   all events.
+ *   all events;
+ * - no subscription has more active holds than the cap.
  * Runs are generated from a fixed seed (ALLOT_RACES_SEED to vary it).
  */
 import assert from 'node:assert/strict';
@@ -21,6 +22,7 @@ const SEED = Number(process.env.ALLOT_RACES_SEED ?? 424242);
 const RUNS = Number(process.env.ALLOT_RACES_RUNS ?? 20);
 
 const USERS = ['u1', 'u2'] as const;
+const MAX_HOLDS = 2;
 const PLANS = [
   { id: 'tiny', display_name: 'Tiny', allocated_tokens: 600, price_minor: 100, currency: 'USD', billing_cycle: 'monthly', tier: 1 },
   { id: 'small', display_name: 'Small', allocated_tokens: 1000, price_minor: 200, currency: 'USD', billing_cycle: 'monthly', tier: 2 },
@@ -165,7 +167,7 @@ async function checkAllowance(allot: Allot, shop: string, where: string): Promis
 
 for (const dialect of DIALECTS) {
   test(`${dialect}: random concurrent interleavings keep every invariant (${RUNS} runs)`, async (t) => {
-    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z', rules: { maxActiveHolds: 6 } });
+    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z', rules: { maxActiveHolds: MAX_HOLDS } });
     t.after(allot.close);
     for (const plan of PLANS) assert.equal((await allot.api('POST', '/v1/plans', plan)).status, 201);
     const { db } = allot.testDb;
@@ -197,6 +199,11 @@ for (const dialect of DIALECTS) {
             await checkAllowance(allot, shop, `run ${shop} batch ${i}`);
           }
           await assertVerified(db);
+          const crowded = await db.all(
+            `SELECT subscription_id, COUNT(*) AS n FROM reservations WHERE shop_id = ? AND status = 'active' GROUP BY subscription_id HAVING COUNT(*) > ?`,
+            [shop, MAX_HOLDS],
+          );
+          assert.deepEqual(crowded, [], `batch ${i}: more active holds than ALLOT_MAX_ACTIVE_HOLDS`);
         }
         assert.deepEqual(seen.problems, []);
 
@@ -214,7 +221,7 @@ for (const dialect of DIALECTS) {
         // Leave the next run a clock that has not run far ahead of its anchor.
         await allot.api('POST', '/v1/renewals/run');
       }),
-      { numRuns: RUNS, seed: SEED, endOnFailure: true },
+      { numRuns: RUNS, seed: SEED, endOnFailure: true, includeErrorInReport: true },
     );
     const clock = Date.parse((await allot.api('GET', '/v1/test-clock')).body.now);
     assert.ok(clock > Date.parse('2026-01-31T12:00:00.000Z') + DAY_MS, 'the runs moved the clock across periods');

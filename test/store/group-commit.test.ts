@@ -47,6 +47,9 @@ test('concurrent transactions commit together in fewer batches, each answered af
   // Answered only after COMMIT: the reader connection, which sees committed data only, has every row.
   const total = await db.one<{ n: number; tokens: number }>('SELECT COUNT(*) AS n, SUM(tokens) AS tokens FROM ledger');
   assert.deepEqual(total, { n: count, tokens: (count * (count - 1)) / 2 });
+  // synchronous=full (the default): answered after an fsync of the write-ahead log, far fewer than one per transaction.
+  const syncs = db.stats.walSyncs - before.walSyncs;
+  assert.ok(syncs >= 1 && syncs <= batches, `${batches} batches, ${syncs} WAL syncs`);
 });
 
 test('a failing transaction rolls back alone while its neighbours in the batch commit', async (t) => {

@@ -18,6 +18,7 @@ import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Dialect } from '../../src/store/db.ts';
 import { openTestDb, type TestDb } from './dialects.ts';
@@ -27,7 +28,7 @@ export { MASTER_KEY };
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/allot.js', import.meta.url));
-const READY_TIMEOUT_MS = 30_000;
+const READY_TIMEOUT_MS = 60_000;
 /** A request that takes longer than this is a hang, and fails the test instead of stalling it. */
 export const REQUEST_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -267,6 +268,30 @@ export async function startCluster(
     }),
   );
   return { servers, testDb, options };
+}
+
+/**
+ * One cluster for every test of a `describe` block, started before the first
+ * and stopped after the last: call it inside `describe`. Tests sharing it use
+ * their own users.
+ */
+export function clusterForSuite(
+  dialect: Dialect,
+  count: number,
+  settings: Omit<ServerProcessOptions, 'databaseUrl' | 'sqlitePath'> = {},
+): () => Cluster {
+  let cluster: Cluster | undefined;
+  const cleanups: Array<() => Promise<void>> = [];
+  before(async () => {
+    cluster = await startCluster({ after: (fn) => void cleanups.push(fn) }, dialect, count, settings);
+  });
+  after(async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup();
+  });
+  return () => {
+    if (!cluster) throw new Error('the cluster did not start');
+    return cluster;
+  };
 }
 
 export interface CliResult {
