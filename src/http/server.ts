@@ -81,8 +81,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: BODY_LIMIT,
-    // Two 128-character identifiers must fit a path (Fastify's default is 100 per parameter).
-    maxParamLength: 512,
+    // A 128-character identifier must fit a path parameter (Fastify's default is 100).
+    routerOptions: { maxParamLength: 512 },
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),

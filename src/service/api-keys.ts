@@ -98,7 +98,10 @@ export async function authenticate(services: Services, masterKeyHash: string | n
   const digest = sha256(token);
   if (masterKeyHash !== null && sameDigest(digest, masterKeyHash)) return Scope.admin('master');
   if (token.startsWith(KEY_PREFIX)) {
-    const row = await services.read(({ q }) => q.one<ApiKeyRow>('SELECT * FROM api_keys WHERE secret_hash = ?', [digest]));
+    const lookup = 'SELECT * FROM api_keys WHERE secret_hash = ?';
+    const row = services.db.oneUnsynced
+      ? await services.db.oneUnsynced<ApiKeyRow>(lookup, [digest])
+      : await services.read(({ q }) => q.one<ApiKeyRow>(lookup, [digest]));
     if (row && row.revoked_at === null && sameDigest(digest, row.secret_hash)) {
       return row.role === 'admin' ? Scope.admin(row.id) : Scope.shopKey(row.shop_id ?? '', row.id);
     }

@@ -43,7 +43,10 @@ export async function rollOver(unit: Unit, start: Subscription, onClosed?: (summ
     onClosed?.(step.summary);
     if (step.tenure) await appendPlanTenure(unit.q, locked.id, step.tenure);
     sub = step.next;
-    if (sub.status === 'canceled') await releaseAllHolds(unit, sub);
+    if (sub.status === 'canceled') {
+      await releaseAllHolds(unit, sub);
+      sub = { ...sub, reserved_tokens: 0 };
+    }
   }
   return sub;
 }

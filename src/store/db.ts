@@ -29,6 +29,13 @@ export interface Db extends Queryable {
   readonly forUpdate: string;
   /** Runs the migration list under the dialect's cross-process lock. */
   migrate(migrations: readonly Migration[]): Promise<string[]>;
+  /**
+   * A read that may see commits not yet durable, for lookups whose answer
+   * never shows a write to anyone (API keys: a key is used only after its
+   * creation was answered, a revocation only refuses). Adapters that never
+   * show such commits leave it out and `one` serves.
+   */
+  oneUnsynced?<T = Row>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
   close(): Promise<void>;

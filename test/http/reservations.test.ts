@@ -160,6 +160,19 @@ for (const dialect of DIALECTS) {
     assert.equal((await allot.api('GET', '/v1/subscriptions/s1/u1')).body.status, 'canceled');
   });
 
+  test(`${dialect}: reservations — a cancel at period end frees the holds it ends`, async (t) => {
+    const { allot } = await start(dialect, t);
+    await allot.api('POST', '/v1/subscriptions/s1/u1/cancel');
+    await allot.setClock('2026-02-28T11:30:00.000Z');
+    const held = await hold(allot, { tokens: 2_000, ttl_seconds: 3600 });
+    assertStatus(held, 201);
+    await allot.setClock('2026-02-28T12:00:00.000Z');
+    const sub = await allot.api('GET', '/v1/subscriptions/s1/u1');
+    assert.equal(sub.body.status, 'canceled');
+    assert.equal(sub.body.reserved_tokens, 0);
+    assert.equal((await allot.api('GET', `/v1/reservations/${held.body.id}`)).body.status, 'expired');
+  });
+
   test(`${dialect}: reservations — client ids replay; bad input; suspended; no subscription`, async (t) => {
     const { allot } = await start(dialect, t);
     const first = await hold(allot, { reservation_id: 'call-1', tokens: 100 });

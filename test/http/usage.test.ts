@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DIALECTS } from '../support/dialects.ts';
-import { createShopKey, seedPlans, startAllot, type Allot } from '../support/harness.ts';
+import { createShopKey, seedPlans, startAllot, type Allot, type ApiResponse } from '../support/harness.ts';
 import { assertProblem, assertStatus, errorPaths } from '../support/problems.ts';
 
 const ANCHOR = '2026-01-31T12:00:00.000Z';
@@ -145,7 +145,7 @@ for (const dialect of DIALECTS) {
     const ids: string[] = [];
     let cursor: string | null = null;
     do {
-      const res = await allot.api('GET', `/v1/usage?shop_id=s1&user_id=u1&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const res: ApiResponse = await allot.api('GET', `/v1/usage?shop_id=s1&user_id=u1&limit=2${cursor ? `&cursor=${cursor}` : ''}`);
       assertStatus(res, 200);
       ids.push(...res.body.data.map((e: { event_id: string }) => e.event_id));
       cursor = res.body.next_cursor;

@@ -1,6 +1,7 @@
 /**
  * One live subscription per (shop, user), enforced by the database, when
- * PUTs for the same pair reach two server processes at once.
+ * PUTs for the same pair reach two server processes at once; and the state
+ * the servers share rather than keep: Idempotency-Keys and API keys.
  */
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';

@@ -12,10 +12,10 @@ import { seedPlans } from '../support/harness.ts';
 import { startServerProcess, type ServerProcess, type ServerProcessOptions } from '../support/processes.ts';
 import { assertCliVerifies, assertVerified } from './support.ts';
 
-const CLIENTS = 16;
+const CLIENTS = 12;
 const USERS = 8;
 /** The server is killed once this many events were acknowledged. */
-const KILL_AFTER = 250;
+const KILL_AFTER = 150;
 
 interface Sent {
   event_id: string;

@@ -80,11 +80,6 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   }
 }
 
-/** Starts `count` server processes at once on the same settings. */
-export function startServerProcesses(count: number, options: ServerProcessOptions): Promise<ServerProcess[]> {
-  return Promise.all(Array.from({ length: count }, () => startServerProcess(options)));
-}
-
 class PortTaken extends Error {}
 
 function childEnv(options: ServerProcessOptions, extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -111,10 +106,18 @@ function childEnv(options: ServerProcessOptions, extra: Record<string, string>):
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // A failed or interrupted test must not leave servers behind.
-  process.once('exit', () => {
+  // A failed, timed-out or interrupted test must not leave servers behind.
+  const killAll = (): void => {
     for (const child of running) child.kill('SIGKILL');
-  });
+  };
+  process.once('exit', killAll);
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      killAll();
+      // Signal again: the default action (or another listener) ends the process as before.
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 async function launch(port: number, options: ServerProcessOptions): Promise<ServerProcess> {

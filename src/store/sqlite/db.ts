@@ -240,6 +240,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     stats,
     all: async (sql, params) => afterSync(await readQueryable.all(sql, params)),
     one: async (sql, params) => afterSync(await readQueryable.one(sql, params)),
+    oneUnsynced: (sql, params) => readQueryable.one(sql, params),
     run: (sql, params) => new Promise((resolve, reject) => {
       queue.push({ work: (q) => q.run(sql, params), resolve: resolve as (v: unknown) => void, reject });
       schedule();
