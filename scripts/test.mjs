@@ -37,7 +37,7 @@ if (!process.env.ALLOT_TEST_DATABASE_URL) {
 
 const runner = spawn(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=120000', ...files],
+  ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', ...files],
   { stdio: 'inherit' },
 );
 // Pass signals on and wait for the runner to finish before stopping PostgreSQL.

@@ -30,7 +30,6 @@ async function plainEvent(pool: pg.Pool, keyDigest: string, eventId: string, use
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
-    await client.query('SELECT * FROM usage_events WHERE shop_id = $1 AND event_id = $2', [BENCH_SHOP, eventId]);
     const sub = (await client.query(
       `SELECT * FROM subscriptions WHERE shop_id = $1 AND user_id = $2 AND status IN ('active', 'suspended')`, [BENCH_SHOP, userId],
     )).rows[0] as { id: string; current_period_start: string };

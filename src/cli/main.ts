@@ -1,7 +1,7 @@
 /** The `allot` command line. Each command lives in its own file. */
 import { Command } from 'commander';
 import { AllotError } from '../domain/errors.ts';
-import { VERSION } from '../http/server.ts';
+import { VERSION } from '../version.ts';
 import { register as importMongo } from './import-mongo.ts';
 import { register as keys } from './keys.ts';
 import { register as operations } from './operations.ts';

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { openServices } from '../app.ts';
 import { loadConfig } from '../config.ts';
-import { buildServer } from '../http/server.ts';
 import { startSweeper } from '../service/renewals.ts';
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
+  // Loaded here so the other commands start without the HTTP stack.
+  const { buildServer } = await import('../http/server.ts');
   const services = await openServices(config);
   const app = buildServer({ services, masterKey: config.ALLOT_MASTER_KEY, logLevel: config.LOG_LEVEL });
   const stopSweeper =

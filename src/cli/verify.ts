@@ -13,6 +13,10 @@ export function register(program: Command): void {
       let report;
       try {
         report = await verifyDatabase(db);
+      } catch (error) {
+        const message = error instanceof Error ? error.message : String(error);
+        if (/no such (table|column)|does not exist/.test(message)) throw new Error(`${message}: is the database migrated? Run \`allot migrate\` first.`);
+        throw error;
       } finally {
         await db.close();
       }

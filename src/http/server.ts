@@ -10,6 +10,7 @@ import { authenticate } from '../service/api-keys.ts';
 import type { Services } from '../service/context.ts';
 import { contentHash, sha256 } from '../service/hash.ts';
 import { abandonKey, claimKey, completeKey } from '../service/idempotency.ts';
+import { VERSION } from '../version.ts';
 import { Metrics } from './metrics.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
 import { problemOf, toAllotError, zodFieldErrors } from './problem.ts';
@@ -22,7 +23,7 @@ import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { registerDashboard } from '../web/dashboard.ts';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 export const BODY_LIMIT = 64 * 1024;
 
 export const allRoutes: readonly AnyRoute[] = [

@@ -1,7 +1,7 @@
 /** Holds before an LLM call and settlement after (SPEC §6, reservations). */
 import { remainingTokens } from '../domain/analytics.ts';
 import { AllotError } from '../domain/errors.ts';
-import { findSubscriptionById } from '../store/subscriptions.ts';
+import { addToPeriodSummary, findSubscriptionById } from '../store/subscriptions.ts';
 import {
   addHold, countActiveHolds, findReservation, findUsageEvent, freeHold, insertReservation, recordCommit,
   settleReservation, type ReservationRow,
@@ -144,6 +144,8 @@ export async function commitHold(
     // Spent tokens are never dropped: they count even above the hold, after expiry, or on a subscription no longer live.
     const sub = held.status === 'canceled' ? held : await bringUpToDate(unit, held);
     const { sub: metered, counters } = await meter(unit, sub, input.tokens, false);
+    // A canceled subscription's period is already summarised: the late usage belongs in that summary too.
+    if (metered.status === 'canceled') await addToPeriodSummary(unit.q, metered.id, metered.current_period_start, input.tokens);
     const result: CommitResult = {
       ...usageResult(eventId, metered, input.tokens, counters),
       reservation_id: reservation.id,

@@ -153,6 +153,16 @@ export async function planHistory(q: Queryable, subscriptionId: string): Promise
   );
 }
 
+/** Adds late usage (a commit after the period closed) to the period's summary, in one statement. */
+export async function addToPeriodSummary(q: Queryable, subscriptionId: string, periodStart: number, tokens: number): Promise<void> {
+  await q.run(
+    `UPDATE period_summaries SET used_tokens = used_tokens + ?, queries = queries + 1,
+       peak_daily_tokens = (SELECT COALESCE(MAX(tokens), 0) FROM daily_usage WHERE subscription_id = ? AND period_start = ?)
+     WHERE subscription_id = ? AND period_start = ?`,
+    [tokens, subscriptionId, periodStart, subscriptionId, periodStart],
+  );
+}
+
 export async function insertPeriodSummary(q: Queryable, summary: PeriodSummary): Promise<void> {
   await q.run(
     `INSERT INTO period_summaries (subscription_id, period_start, period_end, plan_id, allocated_tokens, used_tokens, queries, peak_daily_tokens)

@@ -58,7 +58,7 @@ for (const c of cases) {
         const event = eventFor(client, i);
         sent.set(event.event_id, event);
         try {
-          const res = await victim.api('POST', '/v1/usage', event, { timeoutMs: 10_000 });
+          const res = await victim.api('POST', '/v1/usage', event, { timeoutMs: 30_000 });
           assert.equal(res.status, 200, JSON.stringify(res.body));
           assert.equal(res.body.duplicate, false);
           acknowledged.set(event.event_id, res.body.tokens);
