@@ -1,5 +1,5 @@
 /** Opens the configured store and wires allot's services around it. */
-import { systemClock, TestClock, type Clock } from './domain/clock.ts';
+import { parseInstant, systemClock, TestClock, type Clock } from './domain/clock.ts';
 import type { Config } from './config.ts';
 import { Services } from './service/context.ts';
 import type { Db } from './store/db.ts';
@@ -13,7 +13,7 @@ export async function openDatabase(config: Config): Promise<Db> {
 }
 
 export function clockFor(config: Config): Clock {
-  return config.ALLOT_TEST_CLOCK ? new TestClock(Date.parse(config.ALLOT_TEST_CLOCK)) : systemClock;
+  return config.ALLOT_TEST_CLOCK ? new TestClock(parseInstant(config.ALLOT_TEST_CLOCK) ?? 0) : systemClock;
 }
 
 export async function openServices(config: Config, options: { migrate?: boolean } = {}): Promise<Services> {

@@ -1,5 +1,6 @@
 /** The environment, parsed once at start-up and typed everywhere after. */
 import { z } from 'zod';
+import { parseInstant } from './domain/clock.ts';
 
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
@@ -14,7 +15,7 @@ const schema = z.object({
   ALLOT_SQLITE_SYNC: z.enum(['full', 'normal']).default('full'),
   ALLOT_TEST_CLOCK: z
     .string()
-    .refine((s) => !Number.isNaN(Date.parse(s)), 'must be an RFC 3339 instant')
+    .refine((s) => /T/i.test(s) && parseInstant(s) !== null, 'must be an RFC 3339 instant')
     .optional(),
   ALLOT_HIGH_TOKENS_PER_QUERY: z.coerce.number().positive().default(300),
   ALLOT_MAX_ACTIVE_HOLDS: z.coerce.number().int().positive().default(1000),

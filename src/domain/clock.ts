@@ -42,3 +42,21 @@ export function isoDay(ms: number): string {
 export function startOfDay(ms: number): number {
   return Math.floor(ms / DAY_MS) * DAY_MS;
 }
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})(?:[Tt](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?([Zz]|[+-]\d{2}:\d{2}))?$/;
+
+/**
+ * An RFC 3339 instant (or a bare `YYYY-MM-DD`, read as its UTC midnight) as
+ * epoch ms; null for anything else, including days the calendar lacks
+ * (`2026-02-30`), which `Date.parse` would quietly roll into March.
+ */
+export function parseInstant(text: string): number | null {
+  const match = RFC3339.exec(text);
+  if (!match) return null;
+  const [, year, month, day, hour = '00', minute = '00', second = '00'] = match;
+  const calendar = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  if (calendar.toISOString().slice(0, 10) !== `${year}-${month}-${day}`) return null;
+  if (Number(hour) > 23 || Number(minute) > 59 || Number(second) > 59) return null;
+  const ms = Date.parse(match[4] === undefined ? `${text}T00:00:00Z` : text);
+  return Number.isNaN(ms) ? null : ms;
+}

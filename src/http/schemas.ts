@@ -4,7 +4,8 @@ import { validationError } from '../domain/errors.ts';
 
 export const identifier = z
   .string()
-  .regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 . _ : @ -');
+  .regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 . _ : @ -')
+  .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".." (they read as path segments)');
 
 export const tokenCount = z.number().int('must be an integer').min(0, 'must be at least 0').max(1e12, 'must be at most 10^12');
 

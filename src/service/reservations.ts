@@ -129,20 +129,23 @@ export async function commitHold(
       return { ...(JSON.parse(found.commit_result ?? '{}') as CommitResult), duplicate: true };
     }
     if (found.status === 'released') throw new AllotError('reservation_not_active', `Reservation ${input.id} was released.`);
-    const reservation = await expireIfDue(unit, found);
-    const expired = reservation.status === 'expired';
-    const eventId = input.event_id ?? `reservation:${reservation.id}`;
+    const eventId = input.event_id ?? `reservation:${found.id}`;
     if (await findUsageEvent(unit.q, shop, eventId)) {
       throw new AllotError('idempotency_conflict', `Event ${eventId} was already recorded.`);
     }
+    const held = await findSubscriptionById(unit.q, found.subscription_id);
+    if (!held) throw new AllotError('subscription_not_found', 'The reservation\'s subscription is gone.');
+    // Bring the subscription up to date (expiring due holds) before touching its counters: the same lock order as usage.
+    const current = held.status === 'canceled' ? held : await bringUpToDate(unit, held);
+    const reservation = await expireIfDue(unit, found);
+    const expired = reservation.status === 'expired';
+    let sub = current;
     if (!expired) {
       await settleReservation(unit.q, shop, reservation.id, 'committed', unit.now);
-      await freeHold(unit.q, reservation.subscription_id, reservation.tokens);
+      const counters = await freeHold(unit.q, reservation.subscription_id, reservation.tokens);
+      if (counters) sub = { ...sub, reserved_tokens: counters.reserved_tokens };
     }
-    const held = await findSubscriptionById(unit.q, reservation.subscription_id);
-    if (!held) throw new AllotError('subscription_not_found', 'The reservation\'s subscription is gone.');
     // Spent tokens are never dropped: they count even above the hold, after expiry, or on a subscription no longer live.
-    const sub = held.status === 'canceled' ? held : await bringUpToDate(unit, held);
     const { sub: metered, counters } = await meter(unit, sub, input.tokens, false);
     // A canceled subscription's period is already summarised: the late usage belongs in that summary too.
     if (metered.status === 'canceled') await addToPeriodSummary(unit.q, metered.id, metered.current_period_start, input.tokens);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TestClock, isoInstant } from '../../domain/clock.ts';
+import { TestClock, isoInstant, parseInstant } from '../../domain/clock.ts';
 import { AllotError, validationError } from '../../domain/errors.ts';
 import { runRenewals } from '../../service/renewals.ts';
 import { route } from '../route.ts';
@@ -40,8 +40,8 @@ export const operationRoutes = [
       scope.requireAdmin();
       const clock = services.clock;
       if (!(clock instanceof TestClock)) throw new AllotError('not_found', 'This server runs on the real clock; start it with ALLOT_TEST_CLOCK to use a test clock.');
-      const instantMs = Date.parse(body.now);
-      if (Number.isNaN(instantMs) || !/^\d{4}-\d{2}-\d{2}T/.test(body.now)) throw validationError([{ path: 'now', message: 'must be an RFC 3339 instant' }]);
+      const instantMs = /T/i.test(body.now) ? parseInstant(body.now) : null;
+      if (instantMs === null) throw validationError([{ path: 'now', message: 'must be an RFC 3339 instant' }]);
       if (!clock.set(instantMs)) throw validationError([{ path: 'now', message: `must not be before the clock's ${isoInstant(clock.now())}` }]);
       return { status: 200, body: { now: isoInstant(clock.now()) } };
     },

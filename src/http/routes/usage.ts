@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseInstant } from '../../domain/clock.ts';
 import { validationError } from '../../domain/errors.ts';
 import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
 import { usageEventView } from '../../service/views.ts';
@@ -58,8 +59,8 @@ function instantQuery(path: string) {
     .optional()
     .transform((value, ctx) => {
       if (value === undefined) return undefined;
-      const ms = Date.parse(value);
-      if (Number.isNaN(ms)) {
+      const ms = parseInstant(value);
+      if (ms === null) {
         ctx.addIssue({ code: 'custom', message: `${path} must be an RFC 3339 instant or a day` });
         return z.NEVER;
       }
