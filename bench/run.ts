@@ -60,9 +60,14 @@ try {
   if (wanted('status')) figures.push(...statusFigures(await measureStatus(settings, dir)));
   if (wanted('sweep')) figures.push(...sweepFigures(await measureSweep(settings, dir)));
   if (wanted('postgres') && settings.postgres) {
-    const outcome = await measurePostgres(settings);
-    figures.push(...postgresFigures(outcome));
-    ledgers.push(outcome.ledger);
+    try {
+      const outcome = await measurePostgres(settings);
+      figures.push(...postgresFigures(outcome));
+      ledgers.push(outcome.ledger);
+    } catch (error) {
+      // Keep the figures already measured: report the failure as a figure of its own.
+      figures.push({ name: 'PostgreSQL scenario', value: 0, unit: 'failed', target: 'runs', pass: false, detail: { error: String(error) } });
+    }
   }
 } finally {
   progress.stop();

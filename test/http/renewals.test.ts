@@ -5,21 +5,17 @@
  * sweepers on one database close each period exactly once.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { TestClock } from '../../src/domain/clock.ts';
 import { Services } from '../../src/service/context.ts';
 import { runRenewals, startSweeper } from '../../src/service/renewals.ts';
 import type { Db } from '../../src/store/db.ts';
 import { openPostgres } from '../../src/store/postgres/db.ts';
 import { openSqlite } from '../../src/store/sqlite/db.ts';
-import { DIALECTS, type TestDb } from '../support/dialects.ts';
+import { DIALECTS } from '../support/dialects.ts';
 import { seedPlans, startAllot, type Allot } from '../support/harness.ts';
+import { dbEnv, runAllot } from '../support/process.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/allot.js', import.meta.url));
-const run = promisify(execFile);
 
 async function periods(allot: Allot, user: string, shop = 'shop1') {
   const res = await allot.api('GET', `/v1/subscriptions/${shop}/${user}/periods?limit=100`);
@@ -42,15 +38,6 @@ async function storedSummaries(db: Db, subscriptionId: string) {
     queries: Number(r.queries),
     peak_daily_tokens: Number(r.peak_daily_tokens),
   }));
-}
-
-function cliEnv(testDb: TestDb, clock: string): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ALLOT_TEST_CLOCK: clock, LOG_LEVEL: 'silent' };
-  delete env.DATABASE_URL;
-  delete env.ALLOT_DB;
-  if (testDb.config.dialect === 'postgres') env.DATABASE_URL = testDb.config.databaseUrl;
-  else env.ALLOT_DB = testDb.config.sqlitePath;
-  return env;
 }
 
 const summary = (start: string, end: string, plan: string, allocated: number, used = 0, queries = 0, peak = 0) => ({
@@ -134,7 +121,7 @@ for (const dialect of DIALECTS) {
     assert.equal((await periods(allot, 'u1')).length, 4);
 
     // `allot renew`, a separate process on the same database, with the test clock on.
-    const { stdout } = await run(process.execPath, [BIN, 'renew'], { env: cliEnv(allot.testDb, '2025-06-30T12:00:00.000Z') });
+    const { stdout } = await runAllot(['renew'], dbEnv(allot.testDb.config, { ALLOT_TEST_CLOCK: '2025-06-30T12:00:00.000Z', LOG_LEVEL: 'silent' }));
     assert.equal(JSON.parse(stdout).subscriptions_rolled, 3); // u1, u2, u4 (u3 is canceled)
     assert.equal((await storedSummaries(allot.testDb.db, ids.u1!)).at(-1)!.period_end, '2025-06-30T12:00:00.000Z');
 

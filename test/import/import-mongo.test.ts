@@ -4,34 +4,24 @@
  * subscriptions over HTTP, let their periods roll, import again.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { ImportReport } from '../../src/import/run.ts';
 import { DIALECTS, openTestDb, type TestDb } from '../support/dialects.ts';
 import { startAllot, type Allot } from '../support/harness.ts';
+import { dbEnv, runAllot } from '../support/process.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/allot.js', import.meta.url));
 const FIXTURES = fileURLToPath(new URL('../fixtures/seed-export/', import.meta.url));
-const run = promisify(execFile);
 const NOW = '2026-03-10T12:00:00.000Z';
 
-function env(testDb: TestDb): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = { ...process.env, ALLOT_TEST_CLOCK: NOW, LOG_LEVEL: 'silent' };
-  delete e.DATABASE_URL;
-  delete e.ALLOT_DB;
-  if (testDb.config.dialect === 'postgres') e.DATABASE_URL = testDb.config.databaseUrl;
-  else e.ALLOT_DB = testDb.config.sqlitePath;
-  return e;
-}
+const env = (testDb: TestDb) => dbEnv(testDb.config, { ALLOT_TEST_CLOCK: NOW, LOG_LEVEL: 'silent' });
 
 async function importSample(testDb: TestDb, ...extra: string[]): Promise<{ report: ImportReport; stderr: string }> {
-  const { stdout, stderr } = await run(
-    process.execPath,
-    [BIN, 'import-mongo', '--subscriptions', `${FIXTURES}subscriptions.json`, '--token-usage', `${FIXTURES}token_usage.ndjson`, '--json', ...extra],
-    { env: env(testDb) },
+  const { code, stdout, stderr } = await runAllot(
+    ['import-mongo', '--subscriptions', `${FIXTURES}subscriptions.json`, '--token-usage', `${FIXTURES}token_usage.ndjson`, '--json', ...extra],
+    env(testDb),
   );
+  assert.equal(code, 0, stderr);
   return { report: JSON.parse(stdout) as ImportReport, stderr };
 }
 
@@ -186,12 +176,7 @@ for (const dialect of DIALECTS) {
 test('import-mongo explains an unreadable file and imports nothing', async (t) => {
   const testDb = await openTestDb('sqlite');
   t.after(() => testDb.cleanup());
-  await assert.rejects(
-    run(process.execPath, [BIN, 'import-mongo', '--subscriptions', `${FIXTURES}missing.json`], { env: env(testDb) }),
-    (error: { code: number; stderr: string }) => {
-      assert.equal(error.code, 1);
-      assert.match(error.stderr, /allot: ENOENT: no such file or directory/);
-      return true;
-    },
-  );
+  const result = await runAllot(['import-mongo', '--subscriptions', `${FIXTURES}missing.json`], env(testDb));
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /allot: ENOENT: no such file or directory/);
 });

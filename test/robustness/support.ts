@@ -4,50 +4,14 @@
  * database to prove a request changed nothing.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import type { Db } from '../../src/store/db.ts';
 import { verifyDatabase, type VerifyReport } from '../../src/service/verify.ts';
 import type { TestDbConfig } from '../support/dialects.ts';
-
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-export const BIN = fileURLToPath(new URL('../../bin/allot.js', import.meta.url));
-
-/** The environment that points `allot` at a test database. */
-export function dbEnv(config: TestDbConfig, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, LOG_LEVEL: 'warn', ...extra };
-  delete env.DATABASE_URL;
-  delete env.ALLOT_DB;
-  delete env.ALLOT_TEST_CLOCK;
-  // The test runner's markers would make the child act as a test file.
-  delete env.NODE_TEST_CONTEXT;
-  delete env.NODE_OPTIONS;
-  if (config.dialect === 'sqlite') env.ALLOT_DB = config.sqlitePath!;
-  else env.DATABASE_URL = config.databaseUrl!;
-  return env;
-}
-
-export interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-export function runCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+import { dbEnv, runAllot } from '../support/process.ts';
 
 /** `allot verify --json` as a real process: exit 0 and no violations. */
 export async function assertCliVerifies(config: TestDbConfig): Promise<VerifyReport> {
-  const result = await runCli(['verify', '--json'], dbEnv(config));
+  const result = await runAllot(['verify', '--json'], dbEnv(config, { LOG_LEVEL: 'warn' }));
   assert.equal(result.code, 0, `allot verify failed:\n${result.stdout}\n${result.stderr}`);
   const report = JSON.parse(result.stdout) as VerifyReport;
   assert.equal(report.ok, true);

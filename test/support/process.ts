@@ -19,6 +19,9 @@ export interface RunResult {
 export function dbEnv(config: TestDbConfig, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of Object.keys(env)) if (name.startsWith('ALLOT_') || name === 'DATABASE_URL' || name === 'PORT') delete env[name];
+  // The test runner's markers would make the child act as a test file.
+  delete env.NODE_TEST_CONTEXT;
+  delete env.NODE_OPTIONS;
   if (config.dialect === 'sqlite') env.ALLOT_DB = config.sqlitePath!;
   else env.DATABASE_URL = config.databaseUrl!;
   return { ...env, ...extra };

@@ -5,7 +5,8 @@ import { importSeedExport } from '../../src/import/run.ts';
 import { verifyDatabase, type Invariant } from '../../src/service/verify.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { seedPlans, startAllot, type Allot } from '../support/harness.ts';
-import { assertCliVerifies, assertVerified, dbEnv, runCli } from '../robustness/support.ts';
+import { assertCliVerifies, assertVerified } from '../robustness/support.ts';
+import { dbEnv, runAllot } from '../support/process.ts';
 
 async function ok(allot: Allot, method: string, path: string, body?: unknown): Promise<any> {
   const res = await allot.api(method, path, body);
@@ -79,13 +80,13 @@ for (const dialect of DIALECTS) {
       assert.ok((await reported()).has(invariant), `${invariant} not reported after breaking it`);
     }
 
-    const cli = await runCli(['verify', '--json'], dbEnv(config));
+    const cli = await runAllot(['verify', '--json'], dbEnv(config));
     assert.equal(cli.code, 1, cli.stderr);
     const report = JSON.parse(cli.stdout);
     assert.equal(report.ok, false);
     assert.deepEqual(new Set(report.violations.map((v: { invariant: string }) => v.invariant)), new Set(corruptions.map(([i]) => i)));
     if (dialect === 'sqlite') {
-      const text = await runCli(['verify'], dbEnv(config));
+      const text = await runAllot(['verify'], dbEnv(config));
       assert.equal(text.code, 1);
       assert.match(text.stdout, /BROKEN one_live_subscription shop1\/u1: 2 live subscriptions/);
     }
@@ -95,11 +96,11 @@ for (const dialect of DIALECTS) {
 test('verify on an empty database: exit 0 and says all invariants hold', async (t) => {
   const allot = await startAllot('sqlite');
   t.after(allot.close);
-  const result = await runCli(['verify'], dbEnv(allot.testDb.config));
+  const result = await runAllot(['verify'], dbEnv(allot.testDb.config));
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /checked 0 subscriptions, 0 usage events/);
   assert.match(result.stdout, /ok: all 8 invariants hold/);
-  const unmigrated = await runCli(['verify'], dbEnv({ dialect: 'sqlite', sqlitePath: `${allot.testDb.config.sqlitePath}.fresh` }));
+  const unmigrated = await runAllot(['verify'], dbEnv({ dialect: 'sqlite', sqlitePath: `${allot.testDb.config.sqlitePath}.fresh` }));
   assert.equal(unmigrated.code, 1);
   assert.match(unmigrated.stderr, /is the database migrated\? Run `allot migrate` first/);
 });
