@@ -140,7 +140,8 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
   };
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (for servers the tests and benchmarks start). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
     probe.unref();

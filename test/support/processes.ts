@@ -14,7 +14,6 @@
  * const res = await a.api('POST', '/v1/plans', plan);
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import { after, before } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { Dialect } from '../../src/store/db.ts';
 import { openTestDb, type TestDb } from './dialects.ts';
+import { freePort } from './postgres-server.ts';
 import { MASTER_KEY, type ApiResponse, type CallOptions } from './harness.ts';
 
 export { MASTER_KEY };
@@ -323,19 +323,7 @@ export function runCli(args: string[], options: ServerProcessOptions = {}): Prom
   });
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() =>
-        typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port')),
-      );
-    });
-  });
-}
+export { freePort };
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
