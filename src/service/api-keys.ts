@@ -6,23 +6,13 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { AllotError } from '../domain/errors.ts';
 import { isoInstant } from '../domain/clock.ts';
+import { findApiKeyByDigest, insertApiKey, listApiKeyRows, revokeApiKeyRow, type ApiKeyRow } from '../store/api-keys.ts';
 import type { Services } from './context.ts';
 import { sha256 } from './hash.ts';
 import { newId } from './ids.ts';
 import { Scope, type Role } from './scope.ts';
 
 export const KEY_PREFIX = 'allot_sk_';
-
-interface ApiKeyRow {
-  id: string;
-  name: string;
-  role: Role;
-  shop_id: string | null;
-  prefix: string;
-  secret_hash: string;
-  created_at: number;
-  revoked_at: number | null;
-}
 
 export function apiKeyView(row: ApiKeyRow) {
   return {
@@ -60,28 +50,20 @@ export async function createApiKey(
       created_at: now,
       revoked_at: null,
     };
-    await q.run(
-      'INSERT INTO api_keys (id, name, role, shop_id, prefix, secret_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-      [row.id, row.name, row.role, row.shop_id, row.prefix, row.secret_hash, row.created_at],
-    );
+    await insertApiKey(q, row);
     return { ...apiKeyView(row), key };
   });
 }
 
 export async function listApiKeys(services: Services, scope: Scope, page: { after?: string; limit: number }) {
   scope.requireAdmin();
-  const rows = await services.read(({ q }) =>
-    q.all<ApiKeyRow>('SELECT * FROM api_keys WHERE id > ? ORDER BY id LIMIT ?', [page.after ?? '', page.limit]),
-  );
+  const rows = await services.read(({ q }) => listApiKeyRows(q, page));
   return rows.map(apiKeyView);
 }
 
 export async function revokeApiKey(services: Services, scope: Scope, id: string) {
   scope.requireAdmin();
-  const row = await services.write(async ({ q, now }) => {
-    await q.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [now, id]);
-    return q.one<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?', [id]);
-  });
+  const row = await services.write(({ q, now }) => revokeApiKeyRow(q, id, now));
   if (!row) throw new AllotError('not_found', `No API key ${id}.`);
   return apiKeyView(row);
 }
@@ -98,10 +80,7 @@ export async function authenticate(services: Services, masterKeyHash: string | n
   const digest = sha256(token);
   if (masterKeyHash !== null && sameDigest(digest, masterKeyHash)) return Scope.admin('master');
   if (token.startsWith(KEY_PREFIX)) {
-    const lookup = 'SELECT * FROM api_keys WHERE secret_hash = ?';
-    const row = services.db.oneUnsynced
-      ? await services.db.oneUnsynced<ApiKeyRow>(lookup, [digest])
-      : await services.read(({ q }) => q.one<ApiKeyRow>(lookup, [digest]));
+    const row = await findApiKeyByDigest(services.db, digest);
     if (row && row.revoked_at === null && sameDigest(digest, row.secret_hash)) {
       return row.role === 'admin' ? Scope.admin(row.id) : Scope.shopKey(row.shop_id ?? '', row.id);
     }

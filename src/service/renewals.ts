@@ -7,6 +7,7 @@
 import { DAY_MS } from '../domain/clock.ts';
 import { dueSubscriptionIds, findSubscriptionById } from '../store/subscriptions.ts';
 import { subscriptionsWithExpiredHolds } from '../store/usage.ts';
+import { forgetClaimsBefore } from '../store/idempotency.ts';
 import type { Services } from './context.ts';
 import { bringUpToDate } from './lifecycle.ts';
 import type { ShopId } from './scope.ts';
@@ -56,7 +57,7 @@ export async function runRenewals(services: Services): Promise<SweepReport> {
       }),
     ),
   );
-  const deleted = await services.write(({ q }) => q.run('DELETE FROM idempotency_keys WHERE created_at < ?', [now - IDEMPOTENCY_KEY_TTL_MS]));
+  const deleted = await services.write(({ q }) => forgetClaimsBefore(q, now - IDEMPOTENCY_KEY_TTL_MS));
   return { subscriptions_rolled: rolled, holds_checked: withExpired.length, idempotency_keys_deleted: deleted };
 }
 

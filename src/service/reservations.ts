@@ -3,7 +3,7 @@ import { remainingTokens } from '../domain/analytics.ts';
 import { AllotError } from '../domain/errors.ts';
 import { addToPeriodSummary, findSubscriptionById } from '../store/subscriptions.ts';
 import {
-  addHold, countActiveHolds, findReservation, findUsageEvent, freeHold, insertReservation, recordCommit,
+  addHold, countActiveHolds, findReservation, reservationShops, findUsageEvent, freeHold, insertReservation, recordCommit,
   settleReservation, type ReservationRow,
 } from '../store/usage.ts';
 import { RetryUnit, type Services, type Unit } from './context.ts';
@@ -95,11 +95,11 @@ export interface CommitResult extends UsageResult {
 async function reservationShop(unit: Unit, scope: Scope, shopId: string | undefined, id: string): Promise<ShopId> {
   if (shopId !== undefined) return scope.shop(shopId, 'reservation_not_found');
   if (scope.ownShop !== null) return scope.shop(scope.ownShop, 'reservation_not_found');
-  const shops = await unit.q.all<{ shop_id: string }>('SELECT shop_id FROM reservations WHERE id = ? LIMIT 2', [id]);
+  const shops = await reservationShops(unit.q, id);
   if (shops.length !== 1) {
     throw new AllotError('reservation_not_found', shops.length ? `Reservation ${id} exists in several shops: pass shop_id.` : `No reservation ${id}.`);
   }
-  return scope.shop(shops[0]!.shop_id, 'reservation_not_found');
+  return scope.shop(shops[0]!, 'reservation_not_found');
 }
 
 async function lockedReservation(unit: Unit, shop: ShopId, id: string): Promise<ReservationRow> {

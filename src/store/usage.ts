@@ -197,6 +197,12 @@ export async function insertReservation(q: Queryable, r: ReservationRow): Promis
   return changed === 1;
 }
 
+/** The shops holding a reservation with this id (at most two: enough to tell unique from ambiguous). */
+export async function reservationShops(q: Queryable, id: string): Promise<string[]> {
+  const rows = await q.all<{ shop_id: string }>('SELECT shop_id FROM reservations WHERE id = ? LIMIT 2', [id]);
+  return rows.map((r) => r.shop_id);
+}
+
 export async function findReservation(q: Queryable, shop: ShopId, id: string, lock = ''): Promise<ReservationRow | undefined> {
   return q.one<ReservationRow>(`SELECT * FROM reservations WHERE shop_id = ? AND id = ?${lock}`, [shop, id]);
 }
