@@ -4,6 +4,7 @@
  * caller passes `now`, the period, its counters and its daily rollups.
  */
 import { DAY_MS, isoDay, startOfDay } from './clock.ts';
+import type { SubscriptionStatus } from './model.ts';
 
 export interface DailyPoint {
   date: string; // YYYY-MM-DD
@@ -19,7 +20,6 @@ export interface PlanSummary {
   archived: boolean;
 }
 
-export type SubscriptionStatus = 'active' | 'suspended' | 'canceled';
 export type UsageTrend = 'increasing' | 'decreasing' | 'stable';
 
 export interface StatusInput {

@@ -10,7 +10,7 @@ import type { Plan } from '../domain/model.ts';
 import type { Services } from '../service/context.ts';
 import { UniqueViolation } from '../store/db.ts';
 import {
-  allPlans, appendPlanTenure, findSubscriptionById, insertLiveSubscription, insertPeriodSummary, insertPlan,
+  allPlans, appendPlanTenure, findSubscriptionById, insertLiveSubscription, insertPeriodSummary, insertPlan, markImportedPeriod,
 } from '../store/subscriptions.ts';
 import { insertDailyUsage } from '../store/usage.ts';
 import { parseExport } from './extended-json.ts';
@@ -221,7 +221,7 @@ async function writeSubscription(services: Services, a: Accepted, plans: PlanAss
       if (!(await insertLiveSubscription(unit.q, sub))) {
         return { kind: 'skipped', reason: `shop ${sub.shop_id}, user ${sub.user_id} already has a live subscription in allot` };
       }
-      await unit.q.run('UPDATE subscriptions SET imported_period_start = current_period_start WHERE id = ?', [sub.id]);
+      await markImportedPeriod(unit.q, sub.id);
       const tenures = importedTenure(a.seed, plans);
       for (const tenure of tenures) await appendPlanTenure(unit.q, sub.id, tenure);
       const days = a.usage?.daily ?? [];

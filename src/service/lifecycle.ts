@@ -44,7 +44,7 @@ export async function rollOver(unit: Unit, start: Subscription, onClosed?: (summ
     if (step.tenure) await appendPlanTenure(unit.q, locked.id, step.tenure);
     sub = step.next;
     if (sub.status === 'canceled') {
-      await releaseAllHolds(unit, sub);
+      await expireAllHolds(unit, sub);
       sub = { ...sub, reserved_tokens: 0 };
     }
   }
@@ -70,7 +70,7 @@ export async function requireLive(unit: Unit, shop: ShopId, userId: string): Pro
  * released: the client never gave them up, and a call still running may yet
  * commit the tokens it spent.
  */
-export async function releaseAllHolds(unit: Unit, sub: Subscription): Promise<void> {
+export async function expireAllHolds(unit: Unit, sub: Subscription): Promise<void> {
   for (const hold of await activeHolds(unit.q, sub.id)) {
     if (await settleReservation(unit.q, hold.shop_id, hold.id, 'expired', unit.now)) {
       await freeHold(unit.q, sub.id, hold.tokens);

@@ -21,6 +21,16 @@ export interface SweepReport {
 const PAGE = 500;
 export const IDEMPOTENCY_KEY_TTL_MS = DAY_MS;
 
+/** Brings one subscription up to date in its own transaction; answers how many periods this call closed. */
+async function bringUpToDateById(services: Services, id: string): Promise<number> {
+  return services.write(async (unit) => {
+    let periods = 0;
+    const sub = await findSubscriptionById(unit.q, id);
+    if (sub) await bringUpToDate(unit, sub, () => periods++);
+    return periods;
+  });
+}
+
 /** Rolls every subscription (of one shop, or all) whose period ended by `now`; answers how many. */
 export async function rollDueSubscriptions(services: Services, now: number, shop?: ShopId): Promise<number> {
   let rolled = 0;
@@ -28,16 +38,7 @@ export async function rollDueSubscriptions(services: Services, now: number, shop
   for (;;) {
     const ids = await services.read(({ q }) => dueSubscriptionIds(q, now, PAGE, after, shop));
     if (ids.length === 0) break;
-    const closed = await Promise.all(
-      ids.map((id) =>
-        services.write(async (unit) => {
-          let periods = 0;
-          const sub = await findSubscriptionById(unit.q, id);
-          if (sub) await bringUpToDate(unit, sub, () => periods++);
-          return periods;
-        }),
-      ),
-    );
+    const closed = await Promise.all(ids.map((id) => bringUpToDateById(services, id)));
     // Only the ones this sweep rolled: another sweeper or a request may have got there first.
     rolled += closed.filter((periods) => periods > 0).length;
     after = ids[ids.length - 1]!;
@@ -49,14 +50,7 @@ export async function runRenewals(services: Services): Promise<SweepReport> {
   const now = services.clock.now();
   const rolled = await rollDueSubscriptions(services, now);
   const withExpired = await services.read(({ q }) => subscriptionsWithExpiredHolds(q, now, 10_000));
-  await Promise.all(
-    withExpired.map((id) =>
-      services.write(async (unit) => {
-        const sub = await findSubscriptionById(unit.q, id);
-        if (sub) await bringUpToDate(unit, sub);
-      }),
-    ),
-  );
+  await Promise.all(withExpired.map((id) => bringUpToDateById(services, id)));
   const deleted = await services.write(({ q }) => forgetClaimsBefore(q, now - IDEMPOTENCY_KEY_TTL_MS));
   return { subscriptions_rolled: rolled, holds_checked: withExpired.length, idempotency_keys_deleted: deleted };
 }

@@ -10,7 +10,7 @@ import {
 import { RetryUnit, type Services, type Unit } from './context.ts';
 import { newId } from './ids.ts';
 import { rollDueSubscriptions } from './renewals.ts';
-import { bringUpToDate, releaseAllHolds, requireLive } from './lifecycle.ts';
+import { bringUpToDate, expireAllHolds, requireLive } from './lifecycle.ts';
 import type { Scope, ShopId } from './scope.ts';
 
 export interface ChangeResult {
@@ -173,7 +173,7 @@ export async function cancelSubscription(
       queries: current.queries,
       peak_daily_tokens: await peakDailyTokens(unit.q, current.id, current.current_period_start),
     });
-    await releaseAllHolds(unit, next);
+    await expireAllHolds(unit, next);
     return { ...next, reserved_tokens: 0 };
   });
 }

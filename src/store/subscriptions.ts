@@ -202,3 +202,8 @@ export async function dueSubscriptionIds(q: Queryable, now: number, limit: numbe
   );
   return rows.map((r) => r.id);
 }
+
+/** Marks the current period as imported: it began with counters but without the events behind them (see `allot verify`). */
+export async function markImportedPeriod(q: Queryable, subscriptionId: string): Promise<void> {
+  await q.run('UPDATE subscriptions SET imported_period_start = current_period_start WHERE id = ?', [subscriptionId]);
+}
