@@ -64,6 +64,8 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   const pass = options.connections * options.steps.length;
   const total = Math.ceil(Math.max(options.amount, pass) / pass) * pass;
   const started = process.hrtime.bigint();
+  // autocannon reports the end of a run on its one-second tick: time the run to its last answer instead.
+  let lastAnswer = started;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
     const instance = autocannon(
       {
@@ -80,10 +82,11 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
     progress.start(options.label, () => `${done.toLocaleString('en')}/${total.toLocaleString('en')} req`);
     instance.on('response', () => {
       done++;
+      lastAnswer = process.hrtime.bigint();
     });
   });
   progress.stop();
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  const seconds = Number(lastAnswer - started) / 1e9;
   const statuses: Record<string, number> = {};
   for (const [code, { count }] of Object.entries(result.statusCodeStats)) statuses[code] = count;
   const answered = Object.values(statuses).reduce((a, b) => a + b, 0);

@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { randomUUID } from 'node:crypto';
 import { z, type ZodType } from 'zod';
 import { AllotError, validationError } from '../domain/errors.ts';
-import { authenticate } from '../service/api-keys.ts';
+import { Keyring, type Caller } from '../service/api-keys.ts';
 import type { Services } from '../service/context.ts';
 import { contentHash, sha256 } from '../service/hash.ts';
 import { abandonKey, claimKey, completeKey } from '../service/idempotency.ts';
@@ -69,7 +69,7 @@ function sendProblem(reply: FastifyReply, error: AllotError): FastifyReply {
 
 export function buildServer(options: ServerOptions): FastifyInstance {
   const { services } = options;
-  const masterKeyHash = options.masterKey ? sha256(options.masterKey) : null;
+  const keyring = new Keyring(services, options.masterKey ? sha256(options.masterKey) : null);
   const metrics = new Metrics();
   const document = openApiDocument(allRoutes, VERSION);
   const documentJson = JSON.stringify(document);
@@ -149,49 +149,67 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       method: route.method,
       url,
       handler: async (request, reply) => {
-        const scope = await authenticate(services, masterKeyHash, bearer(request));
-        const params = route.params ? parse(route.params, request.params, '') : undefined;
-        const query = route.query ? parse(route.query, request.query ?? {}, '') : undefined;
-        const rawBody = request.body;
-        const body = route.body
-          ? parse(route.body, rawBody ?? {}, '')
-          : rawBody === undefined
-            ? undefined
-            : parse(emptyBody, rawBody, '');
-        const run = (): Promise<Reply> => route.handler({ body, query, params, scope, services });
-
-        const keyHeader = takesKey ? request.headers['idempotency-key'] : undefined;
-        if (keyHeader === undefined) return send(reply, await run());
-        const key = parse(idempotencyKey, Array.isArray(keyHeader) ? keyHeader.join(',') : keyHeader, 'Idempotency-Key');
-        const hash = contentHash({ method: route.method, url: request.url, body: rawBody ?? null });
-        const claim = await claimKey(services, scope.idempotencyScope, key, hash);
-        if (claim.kind === 'replay') {
-          return reply.code(claim.statusCode).header('idempotent-replayed', 'true')
-            .type(claim.statusCode >= 400 ? 'application/problem+json' : 'application/json').send(claim.body);
-        }
-        let outcome: { status: number; body: string; headers?: Record<string, string> };
+        const caller = await keyring.authenticate(bearer(request));
         try {
-          const result = await run();
-          outcome = { status: result.status, body: JSON.stringify(result.body), headers: result.headers };
+          return await handle(route, takesKey, request, reply, caller);
         } catch (error) {
-          const allot = toAllotError(error);
-          if (!storable(allot.status)) {
-            await abandonKey(services, scope.idempotencyScope, key).catch(() => undefined);
-            throw error;
-          }
-          // The same document sendProblem answers now, so a replay is identical to it.
-          const problemBody = { ...problemOf(allot), instance: request.url.split('?')[0], request_id: request.id };
-          await completeKey(services, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
+          // A revoked key is answered 401, whatever else was wrong with the request.
+          await caller.confirm();
           throw error;
         }
-        await completeKey(services, scope.idempotencyScope, key, outcome.status, outcome.body);
-        if (outcome.headers) reply.headers(outcome.headers);
-        return reply.code(outcome.status).type('application/json').send(outcome.body);
       },
     });
   }
 
   return app;
+}
+
+/** Runs one route for an authenticated caller, with its Idempotency-Key when it sent one. */
+async function handle(route: AnyRoute, takesKey: boolean, request: FastifyRequest, reply: FastifyReply, caller: Caller): Promise<FastifyReply> {
+  const { scope, services } = caller;
+  const params = route.params ? parse(route.params, request.params, '') : undefined;
+  const query = route.query ? parse(route.query, request.query ?? {}, '') : undefined;
+  const rawBody = request.body;
+  const body = route.body
+    ? parse(route.body, rawBody ?? {}, '')
+    : rawBody === undefined
+      ? undefined
+      : parse(emptyBody, rawBody, '');
+  const run = (): Promise<Reply> => route.handler({ body, query, params, scope, services });
+
+  const keyHeader = takesKey ? request.headers['idempotency-key'] : undefined;
+  if (keyHeader === undefined) {
+    const result = await run();
+    await caller.confirm();
+    return send(reply, result);
+  }
+  const key = parse(idempotencyKey, Array.isArray(keyHeader) ? keyHeader.join(',') : keyHeader, 'Idempotency-Key');
+  const hash = contentHash({ method: route.method, url: request.url, body: rawBody ?? null });
+  const claim = await claimKey(services, scope.idempotencyScope, key, hash);
+  if (claim.kind === 'replay') {
+    await caller.confirm();
+    return reply.code(claim.statusCode).header('idempotent-replayed', 'true')
+      .type(claim.statusCode >= 400 ? 'application/problem+json' : 'application/json').send(claim.body);
+  }
+  let outcome: { status: number; body: string; headers?: Record<string, string> };
+  try {
+    const result = await run();
+    outcome = { status: result.status, body: JSON.stringify(result.body), headers: result.headers };
+  } catch (error) {
+    const allot = toAllotError(error);
+    if (!storable(allot.status)) {
+      await abandonKey(services, scope.idempotencyScope, key).catch(() => undefined);
+      throw error;
+    }
+    // The same document sendProblem answers now, so a replay is identical to it.
+    const problemBody = { ...problemOf(allot), instance: request.url.split('?')[0], request_id: request.id };
+    await completeKey(services, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
+    throw error;
+  }
+  await completeKey(services, scope.idempotencyScope, key, outcome.status, outcome.body);
+  await caller.confirm();
+  if (outcome.headers) reply.headers(outcome.headers);
+  return reply.code(outcome.status).type('application/json').send(outcome.body);
 }
 
 /** Answers worth replaying: successes and final refusals; not validation, throttling, conflicts of state, or failures. */

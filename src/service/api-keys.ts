@@ -1,12 +1,13 @@
 /**
  * API keys: `allot_sk_` + 256 random bits, shown once, stored as SHA-256,
  * looked up by digest and compared in constant time. Revocation is a write
- * every server sees on its next request: nothing about keys is cached.
+ * every server sees on its next request (see `Keyring`).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { AllotError } from '../domain/errors.ts';
 import { isoInstant } from '../domain/clock.ts';
-import { findApiKeyByDigest, insertApiKey, listApiKeyRows, revokeApiKeyRow, type ApiKeyRow } from '../store/api-keys.ts';
+import { findApiKeyByDigest, insertApiKey, isKeyLive, listApiKeyRows, revokeApiKeyRow, type ApiKeyRow } from '../store/api-keys.ts';
+import type { Queryable } from '../store/db.ts';
 import type { Services } from './context.ts';
 import { sha256 } from './hash.ts';
 import { newId } from './ids.ts';
@@ -74,16 +75,70 @@ function sameDigest(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
-/** Resolves a bearer token to a scope, or 401. */
-export async function authenticate(services: Services, masterKeyHash: string | null, token: string | undefined): Promise<Scope> {
-  if (!token) throw new AllotError('unauthorized', 'Send an API key as `Authorization: Bearer <key>`.');
-  const digest = sha256(token);
-  if (masterKeyHash !== null && sameDigest(digest, masterKeyHash)) return Scope.admin('master');
-  if (token.startsWith(KEY_PREFIX)) {
-    const row = await findApiKeyByDigest(services.db, digest);
-    if (row && row.revoked_at === null && sameDigest(digest, row.secret_hash)) {
-      return row.role === 'admin' ? Scope.admin(row.id) : Scope.shopKey(row.shop_id ?? '', row.id);
+function unauthorized(): AllotError {
+  return new AllotError('unauthorized', 'The API key is not valid.');
+}
+
+/** Who presented a key: the scope it grants, and services that keep checking the key. */
+export interface Caller {
+  scope: Scope;
+  services: Services;
+  /** Refuses with 401 unless the key was seen live during this request; for answers that ran no unit of work. */
+  confirm(): Promise<void>;
+}
+
+type Grant = Pick<ApiKeyRow, 'id' | 'role' | 'shop_id' | 'secret_hash'>;
+
+/**
+ * Resolves bearer tokens to callers. What a key grants (its id, role and
+ * shop) never changes, so it is remembered by digest. Whether the key is
+ * revoked can change on any server at any moment, so that is read inside
+ * every unit of work the request runs (one indexed read in the same
+ * transaction), before every read it makes, or once before it is answered
+ * when it made neither.
+ */
+export class Keyring {
+  readonly #grants = new Map<string, Grant>();
+
+  constructor(
+    readonly services: Services,
+    readonly masterKeyHash: string | null,
+    readonly capacity = 10_000,
+  ) {}
+
+  async authenticate(token: string | undefined): Promise<Caller> {
+    if (!token) throw new AllotError('unauthorized', 'Send an API key as `Authorization: Bearer <key>`.');
+    const digest = sha256(token);
+    if (this.masterKeyHash !== null && sameDigest(digest, this.masterKeyHash)) {
+      return { scope: Scope.admin('master'), services: this.services, confirm: async () => {} };
     }
+    if (!token.startsWith(KEY_PREFIX)) throw unauthorized();
+    let grant = this.#grants.get(digest);
+    let live = false;
+    if (!grant) {
+      const row = await findApiKeyByDigest(this.services.db, digest);
+      if (!row || row.revoked_at !== null) throw unauthorized();
+      grant = { id: row.id, role: row.role, shop_id: row.shop_id, secret_hash: row.secret_hash };
+      this.#remember(digest, grant);
+      live = true;
+    }
+    if (!sameDigest(digest, grant.secret_hash)) throw unauthorized();
+    const keyId = grant.id;
+    const check = async (q: Queryable) => {
+      if (!(await isKeyLive(q, keyId))) throw unauthorized();
+      live = true;
+    };
+    return {
+      scope: grant.role === 'admin' ? Scope.admin(keyId) : Scope.shopKey(grant.shop_id ?? '', keyId),
+      services: this.services.guardedBy(check),
+      confirm: async () => {
+        if (!live) await check(this.services.db);
+      },
+    };
   }
-  throw new AllotError('unauthorized', 'The API key is not valid.');
+
+  #remember(digest: string, grant: Grant): void {
+    if (this.#grants.size >= this.capacity) this.#grants.delete(this.#grants.keys().next().value!);
+    this.#grants.set(digest, grant);
+  }
 }

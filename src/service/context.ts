@@ -32,17 +32,34 @@ export class RetryUnit extends Error {
 
 const MAX_ATTEMPTS = 8;
 
+/** A check every unit of work runs first, in its own transaction: it throws to refuse the unit. */
+export type Guard = (q: Queryable) => Promise<void>;
+
 export class Services {
+  readonly #guard: Guard | undefined;
+
   constructor(
     readonly db: Db,
     readonly clock: Clock,
     readonly rules: Rules = defaultRules,
-  ) {}
+    guard?: Guard,
+  ) {
+    this.#guard = guard;
+  }
+
+  /** The same services, with `guard` run at the start of every write and before every read. */
+  guardedBy(guard: Guard): Services {
+    return new Services(this.db, this.clock, this.rules, guard);
+  }
 
   async write<T>(work: (unit: Unit) => Promise<T>): Promise<T> {
+    const guard = this.#guard;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.db.transaction((q) => work({ q, lock: this.db.forUpdate, now: this.clock.now() }));
+        return await this.db.transaction(async (q) => {
+          if (guard) await guard(q);
+          return work({ q, lock: this.db.forUpdate, now: this.clock.now() });
+        });
       } catch (error) {
         if (!(error instanceof RetryUnit) || attempt >= MAX_ATTEMPTS) throw error;
       }
@@ -50,7 +67,8 @@ export class Services {
   }
 
   /** Reads committed data outside a transaction. */
-  read<T>(work: (unit: Unit) => Promise<T>): Promise<T> {
+  async read<T>(work: (unit: Unit) => Promise<T>): Promise<T> {
+    if (this.#guard) await this.#guard(this.db);
     return work({ q: this.db, lock: '', now: this.clock.now() });
   }
 }

@@ -5,10 +5,10 @@ import { AllotError } from '../domain/errors.ts';
 import type { Subscription } from '../domain/model.ts';
 import { findSubscriptionById } from '../store/subscriptions.ts';
 import {
-  addDailyUsage, addUsage, findUsageEvent, insertUsageEvent, listUsageEvents, type Counters, type UsageEventRow,
+  addDailyUsage, addUsage, addUsageToLive, findUsageEvent, type MeteredLive, insertUsageEvent, listUsageEvents, type Counters, type UsageEventRow,
 } from '../store/usage.ts';
 import { RetryUnit, type Services, type Unit } from './context.ts';
-import { contentHash } from './hash.ts';
+import { sha256 } from './hash.ts';
 import { bringUpToDate, requireLive } from './lifecycle.ts';
 import type { Scope, ShopId } from './scope.ts';
 
@@ -55,6 +55,16 @@ export function suspended(userId: string): AllotError {
   return new AllotError('subscription_suspended', `The subscription of user ${userId} is suspended.`);
 }
 
+/**
+ * `contentHash` of the event's content, written out: the keys in sorted order
+ * and undefined fields left out make the same canonical JSON, without the sort.
+ */
+export function usageContentHash(input: UsageInput, tokens: number, enforce: boolean): string {
+  return sha256(JSON.stringify({
+    enforce, input_tokens: input.input_tokens, model: input.model, output_tokens: input.output_tokens, tokens, user_id: input.user_id,
+  }));
+}
+
 function replay(existing: UsageEventRow, hash: string): UsageResult {
   if (existing.request_hash !== hash) {
     throw new AllotError('idempotency_conflict', `Event ${existing.event_id} was already recorded with other content.`);
@@ -89,7 +99,21 @@ export async function meter(
   }
 }
 
-export function usageResult(eventId: string, sub: Subscription, tokens: number, counters: Counters): UsageResult {
+/** Meters the live subscription of (shop, user), in one statement when it needs no bringing up to date. */
+async function meterLive(
+  unit: Unit,
+  shop: ShopId,
+  userId: string,
+  tokens: number,
+  enforce: boolean,
+): Promise<{ sub: MeteredLive; counters: Counters }> {
+  const sub = await addUsageToLive(unit.q, shop, userId, unit.now, tokens, enforce);
+  if (!sub) return meter(unit, await requireLive(unit, shop, userId), tokens, enforce);
+  await addDailyUsage(unit.q, sub.id, sub.current_period_start, isoDay(unit.now), tokens);
+  return { sub, counters: sub };
+}
+
+export function usageResult(eventId: string, sub: Pick<Subscription, 'id'>, tokens: number, counters: Counters): UsageResult {
   return {
     event_id: eventId,
     subscription_id: sub.id,
@@ -107,17 +131,16 @@ export function usageResult(eventId: string, sub: Subscription, tokens: number, 
 export async function storeEvent(
   unit: Unit,
   event: Omit<UsageEventRow, 'result' | 'period_start' | 'day' | 'created_at'>,
-  sub: Subscription,
+  sub: Pick<Subscription, 'current_period_start'>,
   result: UsageResult,
 ): Promise<void> {
-  const stored = { ...result } as Partial<UsageResult>;
-  delete stored.duplicate;
   const inserted = await insertUsageEvent(unit.q, {
     ...event,
     period_start: sub.current_period_start,
     day: isoDay(unit.now),
     created_at: unit.now,
-    result: JSON.stringify(stored),
+    // `duplicate` is stored false and set by whoever replays it.
+    result: JSON.stringify(result),
   });
   // Another request stored the same event while this one ran: undo and answer as a duplicate.
   if (!inserted) throw new RetryUnit('event stored concurrently');
@@ -127,10 +150,7 @@ export async function recordUsage(services: Services, scope: Scope, input: Usage
   const shop = scope.shop(input.shop_id, 'subscription_not_found');
   const tokens = totalTokens(input);
   const enforce = input.enforce ?? false;
-  const hash = contentHash({
-    user_id: input.user_id, tokens, input_tokens: input.input_tokens, output_tokens: input.output_tokens,
-    model: input.model, enforce,
-  });
+  const hash = usageContentHash(input, tokens, enforce);
   // New events are the common case: the event's primary key catches a repeat at insert time
   // (storeEvent then retries the unit, which looks first). Refusals look before answering.
   let lookFirst = false;
@@ -142,7 +162,7 @@ export async function recordUsage(services: Services, scope: Scope, input: Usage
     lookFirst = true;
     let metered;
     try {
-      metered = await meter(unit, await requireLive(unit, shop, input.user_id), tokens, enforce);
+      metered = await meterLive(unit, shop, input.user_id, tokens, enforce);
     } catch (error) {
       // A database error (a deadlock, say) leaves the transaction unusable: let the store retry it whole.
       if (!(error instanceof AllotError)) throw error;

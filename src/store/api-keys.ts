@@ -35,3 +35,8 @@ const BY_DIGEST = 'SELECT * FROM api_keys WHERE secret_hash = ?';
 export async function findApiKeyByDigest(db: Db, digest: string): Promise<ApiKeyRow | undefined> {
   return db.oneUnsynced ? db.oneUnsynced<ApiKeyRow>(BY_DIGEST, [digest]) : db.one<ApiKeyRow>(BY_DIGEST, [digest]);
 }
+
+/** Whether the key exists and is not revoked: one read by primary key. */
+export async function isKeyLive(q: Queryable, id: string): Promise<boolean> {
+  return (await q.one('SELECT 1 AS live FROM api_keys WHERE id = ? AND revoked_at IS NULL', [id])) !== undefined;
+}

@@ -150,7 +150,21 @@ CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at)
 /** The period whose counters and daily rollups an import brought in without their events (`allot verify` allows for them). */
 const importedPeriod = 'ALTER TABLE subscriptions ADD COLUMN imported_period_start BIGINT';
 
+/**
+ * Each usage event touched four B-trees. The two per-user and per-subscription
+ * indexes put every event on its own page, so each commit wrote several pages
+ * per event; one index in time order per shop is appended at its right edge,
+ * lists a shop's events in the order `GET /v1/usage` answers them, and a user
+ * filter reads that shop's events in the same order.
+ */
+const eventsInTimeOrder = `
+DROP INDEX usage_events_by_user;
+DROP INDEX usage_events_by_subscription;
+CREATE INDEX usage_events_by_time ON usage_events (shop_id, created_at, event_id);
+`;
+
 export const migrations: readonly Migration[] = [
   { id: '0001_initial', sql: () => initial },
   { id: '0002_imported_period', sql: () => importedPeriod },
+  { id: '0003_events_in_time_order', sql: () => eventsInTimeOrder },
 ];

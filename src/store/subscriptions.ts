@@ -30,7 +30,7 @@ const STATE_COLUMNS = SUBSCRIPTION_COLUMNS.filter(
   (c) => !['id', 'shop_id', 'user_id', 'started_at', 'created_at', 'reserved_tokens'].includes(c),
 );
 
-const LIVE = `status IN ('active', 'suspended')`;
+export const LIVE = `status IN ('active', 'suspended')`;
 
 export async function insertPlan(q: Queryable, plan: Plan): Promise<boolean> {
   const changed = await q.run(

@@ -1,6 +1,7 @@
 /** SQL for usage events, daily rollups, reservations and the quota counters. */
 import type { Queryable } from './db.ts';
 import type { ShopId } from '../service/scope.ts';
+import { LIVE } from './subscriptions.ts';
 
 export interface UsageEventRow {
   shop_id: string;
@@ -48,6 +49,40 @@ export async function addUsage(
     enforce ? [tokens, subscriptionId, periodStart, tokens] : [tokens, subscriptionId, periodStart],
   );
 }
+
+/**
+ * The common case of metering in one statement: the live subscription of
+ * (shop, user) takes the usage when it holds no tokens and its period has not
+ * ended (so nothing needs bringing up to date first) and, with `enforce`, is
+ * active with room for them. Otherwise nothing changes and `undefined` comes back.
+ */
+export async function addUsageToLive(
+  q: Queryable,
+  shop: ShopId,
+  userId: string,
+  now: number,
+  tokens: number,
+  enforce: boolean,
+): Promise<MeteredLive | undefined> {
+  return q.one<MeteredLive>(
+    enforce ? ADD_USAGE_TO_LIVE_ENFORCED : ADD_USAGE_TO_LIVE,
+    enforce ? [tokens, shop, userId, now, tokens] : [tokens, shop, userId, now],
+  );
+}
+
+/** What metering needs of the subscription it metered. */
+export interface MeteredLive extends Counters {
+  id: string;
+  current_period_start: number;
+}
+
+const ADD_USAGE_TO_LIVE = `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
+  WHERE shop_id = ? AND user_id = ? AND ${LIVE} AND reserved_tokens = 0 AND current_period_end > ?
+  RETURNING id, current_period_start, ${COUNTERS}`;
+const ADD_USAGE_TO_LIVE_ENFORCED = ADD_USAGE_TO_LIVE.replace(
+  'RETURNING',
+  `AND status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens RETURNING`,
+);
 
 /** Places a hold in one statement, only while the allowance covers it. */
 export async function addHold(q: Queryable, subscriptionId: string, periodStart: number, tokens: number): Promise<Counters | undefined> {

@@ -103,10 +103,25 @@ describe('postgres: two server processes on one database', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     const key = created.body.key as string;
     assert.equal((await b.api('PUT', '/v1/subscriptions/shop4/u1', { plan_id: 'basic' }, { key })).status, 201);
-    assert.equal((await b.api('DELETE', `/v1/api-keys/${created.body.id}`)).status, 200);
-    for (const server of [a, b]) {
-      const refused = await server.api('GET', '/v1/subscriptions/shop4/u1', undefined, { key });
-      assert.equal(refused.status, 401, JSON.stringify(refused.body));
+    // Both servers have now seen the key, reading and writing with it.
+    for (const [i, server] of [a, b].entries()) {
+      const used = await server.api('POST', '/v1/usage', { event_id: `before-${i}`, shop_id: 'shop4', user_id: 'u1', tokens: 1 }, { key });
+      assert.equal(used.status, 200, JSON.stringify(used.body));
+      assert.equal((await server.api('GET', '/v1/subscriptions/shop4/u1', undefined, { key })).status, 200);
     }
+    assert.equal((await b.api('DELETE', `/v1/api-keys/${created.body.id}`)).status, 200);
+    for (const [i, server] of [a, b].entries()) {
+      for (const [method, path, body] of [
+        ['GET', '/v1/subscriptions/shop4/u1', undefined],
+        ['POST', '/v1/usage', { event_id: `after-${i}`, shop_id: 'shop4', user_id: 'u1', tokens: 1 }],
+        ['POST', '/v1/usage', { event_id: `after-${i}`, shop_id: 'shop4', user_id: 'u1', tokens: -1 }],
+        ['POST', '/v1/check', { shop_id: 'another-shop', user_id: 'u1' }],
+      ] as const) {
+        const refused = await server.api(method, path, body, { key });
+        assert.equal(refused.status, 401, `${method} ${path}: ${JSON.stringify(refused.body)}`);
+      }
+    }
+    const sub = await a.api('GET', '/v1/subscriptions/shop4/u1');
+    assert.equal(sub.body.used_tokens, 2, 'only the events sent before the revocation counted');
   });
 });

@@ -4,7 +4,7 @@ import { syncBuiltinESMExports } from 'node:module';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { buildServer, allRoutes } from '../../src/http/server.ts';
-import { authenticate } from '../../src/service/api-keys.ts';
+import { Keyring } from '../../src/service/api-keys.ts';
 import { sha256 } from '../../src/service/hash.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { createShopKey, MASTER_KEY, seedPlans, startAllot, type Allot } from '../support/harness.ts';
@@ -146,12 +146,16 @@ for (const dialect of DIALECTS) {
     for (const [method, path, body] of [
       ['GET', '/v1/subscriptions', undefined],
       ['POST', '/v1/usage', { event_id: 'after-revoke', shop_id: 'shopB', user_id: 'u1', tokens: 1 }],
+      ['POST', '/v1/usage', { event_id: 'after-revoke', shop_id: 'shopB', user_id: 'u1', tokens: 'many' }],
+      ['POST', '/v1/check', { shop_id: 'shopA', user_id: 'u1' }],
       ['GET', '/v1/subscriptions/shopB/u1', undefined],
     ] as const) {
-      const res = await allot.api(method, path, body, { key: keyB });
+      const res = await allot.api(method, path, body, { key: keyB, headers: method === 'POST' ? { 'idempotency-key': `revoked-${path}` } : {} });
       assert.equal(res.status, 401, `${method} ${path} with a revoked key`);
       assert.equal(res.body.code, 'unauthorized');
     }
+    assert.equal((await allot.testDb.db.all("SELECT 1 FROM usage_events WHERE event_id = 'after-revoke'")).length, 0);
+    assert.equal((await allot.testDb.db.all("SELECT 1 FROM idempotency_keys WHERE key LIKE 'revoked-%'")).length, 0);
     for (const bad of [`${keyB}x`, keyB.slice(0, -1), 'allot_sk_', MASTER_KEY.slice(0, -1), `${MASTER_KEY} `.trim() + 'z']) {
       assert.equal((await allot.api('GET', '/v1/subscriptions', undefined, { key: bad })).status, 401, `key ${bad.slice(0, 12)}…`);
     }
@@ -174,17 +178,17 @@ test('keys are compared as SHA-256 digests in constant time, and found by digest
     crypto.timingSafeEqual = original;
     syncBuiltinESMExports();
   });
-  const masterHash = sha256(MASTER_KEY);
+  const keyring = new Keyring(allot.services, sha256(MASTER_KEY));
   const digestOf = (s: string) => Buffer.from(sha256(s), 'hex');
 
-  assert.equal((await authenticate(allot.services, masterHash, MASTER_KEY)).role, 'admin');
+  assert.equal((await keyring.authenticate(MASTER_KEY)).scope.role, 'admin');
   assert.ok(calls.some(([a, b]) => a.equals(digestOf(MASTER_KEY)) && b.equals(digestOf(MASTER_KEY))), 'the master key is compared by digest in constant time');
   calls.length = 0;
-  assert.equal((await authenticate(allot.services, masterHash, shopKey)).ownShop, 'shopA');
+  assert.equal((await keyring.authenticate(shopKey)).scope.ownShop, 'shopA');
   assert.ok(calls.some(([a, b]) => a.equals(digestOf(shopKey)) && b.equals(digestOf(shopKey))), 'an API key is compared by digest in constant time');
   assert.ok(calls.every(([a, b]) => a.length === 32 && b.length === 32), 'only fixed-length digests are compared, never raw keys');
   calls.length = 0;
-  await assert.rejects(authenticate(allot.services, masterHash, `${MASTER_KEY.slice(0, -1)}X`), { code: 'unauthorized' });
+  await assert.rejects(keyring.authenticate(`${MASTER_KEY.slice(0, -1)}X`), { code: 'unauthorized' });
   assert.ok(calls.length >= 1 && calls.every(([a, b]) => a.length === 32 && b.length === 32));
 
   const stored = await allot.testDb.db.all<{ secret_hash: string; prefix: string }>('SELECT secret_hash, prefix FROM api_keys');

@@ -13,9 +13,11 @@
  * same WAL syncs at checkpoints as FULL) and a batch is answered once an
  * fsync of the WAL that started after its COMMIT has completed, which is
  * what FULL would have done before COMMIT returned. The event loop meanwhile
- * serves requests and runs the next batch. A read that may have seen a
- * commit not yet synced waits for that sync before it answers, so nothing
- * not yet durable is ever shown.
+ * serves requests; the transactions they bring wait for the sync to end and
+ * then run as the next batch (work committed during a sync would wait for the
+ * following one anyway, and one large batch writes each shared page once).
+ * A read that may have seen a commit not yet synced waits for that sync
+ * before it answers, so nothing not yet durable is ever shown.
  */
 import Database from 'better-sqlite3';
 import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
@@ -161,6 +163,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
         else waiter.reject(new DatabaseUnavailable(error));
       }
       if (syncWaiters.length > 0) syncWal();
+      schedule();
     };
     try {
       walFd ??= openSync(`${path}-wal`, 'r');
@@ -231,6 +234,9 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
 
   function schedule(): void {
     if (scheduled || running || queue.length === 0) return;
+    // Work that arrives while the WAL is being synced could not be answered before the next sync
+    // anyway: it waits and runs as one batch when the sync ends (one commit and fewer pages written).
+    if (syncing && queue.length < maxBatch) return;
     scheduled = true;
     setImmediate(() => void runBatch());
   }
