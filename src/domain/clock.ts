@@ -34,8 +34,17 @@ export function isoInstant(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+let lastDay = { start: 0, end: 0, day: '1970-01-01' };
+
 export function isoDay(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
+  // Metering asks for the same day many times a second: remember the last one.
+  if (ms >= lastDay.start && ms < lastDay.end) return lastDay.day;
+  const day = new Date(ms).toISOString().slice(0, 10);
+  if (Number.isFinite(ms)) {
+    const start = Math.floor(ms / DAY_MS) * DAY_MS;
+    lastDay = { start, end: start + DAY_MS, day };
+  }
+  return day;
 }
 
 /** Midnight UTC of the day `ms` falls on. */
