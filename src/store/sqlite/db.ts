@@ -44,8 +44,8 @@ interface Pending {
 
 type Params = readonly unknown[];
 
-function bindable(params: Params): unknown[] {
-  return params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p));
+function bindable(params: Params): readonly unknown[] {
+  return params.some((p) => typeof p === 'boolean') ? params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p)) : params;
 }
 
 function normalise(error: unknown): unknown {
