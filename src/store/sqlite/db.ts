@@ -20,7 +20,7 @@
  * before it answers, so nothing not yet durable is ever shown.
  */
 import Database from 'better-sqlite3';
-import { closeSync, fsync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseUnavailable, UniqueViolation, type Db, type Migration, type Queryable } from '../db.ts';
 
@@ -171,7 +171,8 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
       queueMicrotask(() => settle(error));
       return;
     }
-    fsync(walFd, settle);
+    // The log's data and size, not its timestamps: all that recovery after a crash reads.
+    fdatasync(walFd, settle);
   }
 
   /** Resolves once every batch up to `upTo` is on disk. */
@@ -279,7 +280,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
         });
         if (apply.immediate()) applied.push(migration.id);
       }
-      if (syncsWal && applied.length > 0) fsyncSync(walFd ??= openSync(`${path}-wal`, 'r'));
+      if (syncsWal && applied.length > 0) fdatasyncSync(walFd ??= openSync(`${path}-wal`, 'r'));
       return applied;
     },
     async ping(): Promise<void> {
