@@ -151,7 +151,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       handler: async (request, reply) => {
         const caller = await keyring.authenticate(bearer(request));
         try {
-          return await handle(route, takesKey, request, reply, caller);
+          return await handle(route, takesKey, request, reply, caller, services);
         } catch (error) {
           // A revoked key is answered 401, whatever else was wrong with the request.
           await caller.confirm();
@@ -164,8 +164,19 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   return app;
 }
 
-/** Runs one route for an authenticated caller, with its Idempotency-Key when it sent one. */
-async function handle(route: AnyRoute, takesKey: boolean, request: FastifyRequest, reply: FastifyReply, caller: Caller): Promise<FastifyReply> {
+/**
+ * Runs one route for an authenticated caller, with its Idempotency-Key when it
+ * sent one. The key's claim is settled with `unguarded` services: it was made
+ * while the key was live, and the work it guards may have run.
+ */
+async function handle(
+  route: AnyRoute,
+  takesKey: boolean,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  caller: Caller,
+  unguarded: Services,
+): Promise<FastifyReply> {
   const { scope, services } = caller;
   const params = route.params ? parse(route.params, request.params, '') : undefined;
   const query = route.query ? parse(route.query, request.query ?? {}, '') : undefined;
@@ -198,15 +209,15 @@ async function handle(route: AnyRoute, takesKey: boolean, request: FastifyReques
   } catch (error) {
     const allot = toAllotError(error);
     if (!storable(allot.status)) {
-      await abandonKey(services, scope.idempotencyScope, key).catch(() => undefined);
+      await abandonKey(unguarded, scope.idempotencyScope, key).catch(() => undefined);
       throw error;
     }
     // The same document sendProblem answers now, so a replay is identical to it.
     const problemBody = { ...problemOf(allot), instance: request.url.split('?')[0], request_id: request.id };
-    await completeKey(services, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
+    await completeKey(unguarded, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
     throw error;
   }
-  await completeKey(services, scope.idempotencyScope, key, outcome.status, outcome.body);
+  await completeKey(unguarded, scope.idempotencyScope, key, outcome.status, outcome.body);
   await caller.confirm();
   if (outcome.headers) reply.headers(outcome.headers);
   return reply.code(outcome.status).type('application/json').send(outcome.body);

@@ -151,16 +151,18 @@ CREATE INDEX idempotency_keys_age ON idempotency_keys (created_at)
 const importedPeriod = 'ALTER TABLE subscriptions ADD COLUMN imported_period_start BIGINT';
 
 /**
- * Each usage event touched four B-trees. The two per-user and per-subscription
- * indexes put every event on its own page, so each commit wrote several pages
- * per event; one index in time order per shop is appended at its right edge,
- * lists a shop's events in the order `GET /v1/usage` answers them, and a user
- * filter reads that shop's events in the same order.
+ * Each usage event touched four B-trees. The per-user and per-subscription
+ * indexes put every event on its own page, so each commit wrote several
+ * pages per event; one index in time order per shop is appended at its right
+ * edge and lists a shop's events in the order `GET /v1/usage` answers them
+ * (a user filter reads the shop's events in that order). The new index is
+ * built before the old ones go: on PostgreSQL the build blocks writes but not
+ * reads, and the drops hold their exclusive lock only until the commit.
  */
 const eventsInTimeOrder = `
+CREATE INDEX usage_events_by_time ON usage_events (shop_id, created_at, event_id);
 DROP INDEX usage_events_by_user;
 DROP INDEX usage_events_by_subscription;
-CREATE INDEX usage_events_by_time ON usage_events (shop_id, created_at, event_id);
 `;
 
 export const migrations: readonly Migration[] = [

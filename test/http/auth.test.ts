@@ -58,6 +58,16 @@ for (const dialect of DIALECTS) {
       assertProblem(await allot.api('DELETE', '/v1/api-keys/key_nope'), 404, 'not_found');
     });
 
+    await t.test('a revoked admin key changes nothing, the test clock included', async () => {
+      const admin = await allot.api('POST', '/v1/api-keys', { name: 'ops2', role: 'admin' });
+      assertStatus(await allot.api('PUT', '/v1/test-clock', { now: '2026-02-01T00:00:00.000Z' }, { key: admin.body.key }), 200);
+      assertStatus(await allot.api('DELETE', `/v1/api-keys/${admin.body.id}`), 200);
+      assertProblem(await allot.api('PUT', '/v1/test-clock', { now: '2026-03-01T00:00:00.000Z' }, { key: admin.body.key }), 401, 'unauthorized');
+      assertProblem(await allot.api('POST', '/v1/plans', { ...plans.pro, id: 'after-revoke' }, { key: admin.body.key }), 401, 'unauthorized');
+      assert.equal((await allot.api('GET', '/v1/test-clock')).body.now, '2026-02-01T00:00:00.000Z');
+      assertProblem(await allot.api('GET', '/v1/plans/after-revoke'), 404, 'plan_not_found');
+    });
+
     await t.test('key requests are validated', async () => {
       const noShop = await allot.api('POST', '/v1/api-keys', { name: 'x', role: 'shop' });
       assertProblem(noShop, 400, 'validation_error');
@@ -67,7 +77,7 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(errorPaths(adminShop), ['shop_id']);
       const role = await allot.api('POST', '/v1/api-keys', { name: 'x', role: 'root' });
       assert.deepEqual(errorPaths(role), ['role']);
-      assert.equal((await allot.api('GET', '/v1/api-keys')).body.data.length, 2, 'nothing was created');
+      assert.equal((await allot.api('GET', '/v1/api-keys')).body.data.length, 3, 'nothing was created');
     });
   });
 

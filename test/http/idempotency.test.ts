@@ -135,3 +135,41 @@ for (const dialect of DIALECTS) {
     assert.equal(await used(allot, 's1', 'u1'), 100);
   });
 }
+
+for (const dialect of DIALECTS) {
+  test(`${dialect}: a key revoked while its request runs: the work that ran is answered and its Idempotency-Key settled`, async (t) => {
+    const allot = await startAllot(dialect, { clock: NOW });
+    t.after(allot.close);
+    await seedPlans(allot, ['basic']);
+    assertStatus(await allot.api('PUT', '/v1/subscriptions/s9/u1', { plan_id: 'basic' }), 201);
+    const oldKey = await createShopKey(allot, 's9');
+    const newKey = await createShopKey(allot, 's9');
+    const oldKeyId = (await allot.testDb.db.one<{ id: string }>(
+      "SELECT id FROM api_keys WHERE shop_id = 's9' ORDER BY created_at, id LIMIT 1",
+    ))!.id;
+
+    // Revoke the key as soon as the request's work has committed: after the claim (1st transaction) and the usage (2nd).
+    const db = allot.testDb.db;
+    const transaction = db.transaction.bind(db);
+    let transactions = 0;
+    db.transaction = (async (work: Parameters<typeof transaction>[0]) => {
+      const result = await transaction(work);
+      if (++transactions === 2) await db.run('UPDATE api_keys SET revoked_at = ? WHERE id = ?', [Date.parse(NOW), oldKeyId]);
+      return result;
+    }) as typeof db.transaction;
+    const body = { event_id: 'e-rot', shop_id: 's9', user_id: 'u1', tokens: 7 };
+    const first = await allot.api('POST', '/v1/usage', body, withKey('k-rotate', oldKey));
+    db.transaction = transaction;
+    assert.ok(transactions >= 3, `${transactions} transactions`);
+    assertStatus(first, 200);
+    assert.equal(first.body.used_tokens, 7);
+
+    const stored = await db.one<{ state: string }>("SELECT state FROM idempotency_keys WHERE key = 'k-rotate'");
+    assert.equal(stored?.state, 'done', 'the claim was settled although the key was revoked meanwhile');
+    const retry = await allot.api('POST', '/v1/usage', body, withKey('k-rotate', newKey));
+    assertStatus(retry, 200);
+    assert.equal(retry.headers.get('idempotent-replayed'), 'true');
+    assert.equal(await used(allot, 's9', 'u1'), 7, 'the retry with the new key ran nothing again');
+    assertStatus(await allot.api('POST', '/v1/usage', { ...body, event_id: 'e-after' }, { key: oldKey }), 401);
+  });
+}

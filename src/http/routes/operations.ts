@@ -42,7 +42,10 @@ export const operationRoutes = [
       if (!(clock instanceof TestClock)) throw new AllotError('not_found', 'This server runs on the real clock; start it with ALLOT_TEST_CLOCK to use a test clock.');
       const instantMs = /T/i.test(body.now) ? parseInstant(body.now) : null;
       if (instantMs === null) throw validationError([{ path: 'now', message: 'must be an RFC 3339 instant' }]);
-      if (!clock.set(instantMs)) throw validationError([{ path: 'now', message: `must not be before the clock's ${isoInstant(clock.now())}` }]);
+      // Moved inside a unit of work, like every other change: the caller's key is checked first.
+      await services.write(async () => {
+        if (!clock.set(instantMs)) throw validationError([{ path: 'now', message: `must not be before the clock's ${isoInstant(clock.now())}` }]);
+      });
       return { status: 200, body: { now: isoInstant(clock.now()) } };
     },
   }),

@@ -13,9 +13,10 @@
  * same WAL syncs at checkpoints as FULL) and a batch is answered once an
  * fsync of the WAL that started after its COMMIT has completed, which is
  * what FULL would have done before COMMIT returned. The event loop meanwhile
- * serves requests; the transactions they bring wait for the sync to end and
- * then run as the next batch (work committed during a sync would wait for the
- * following one anyway, and one large batch writes each shared page once).
+ * serves requests; the transactions they bring wait for the sync to end (or
+ * for a full batch) and then run together (work committed during a sync
+ * would wait for the following one anyway, and one large batch writes each
+ * shared page once).
  * A read that may have seen a commit not yet synced waits for that sync
  * before it answers, so nothing not yet durable is ever shown.
  */
