@@ -115,28 +115,32 @@ test('work queued while a batch runs is committed in a later batch, in arrival o
 
 test('work that arrives while the WAL is being synced waits, then runs as one batch', async (t) => {
   const db = await freshDb(t);
-  let syncsAtCommit = -1;
-  let batchesBefore = -1;
-  const arrivals: Array<{ syncsDone: number; done: Promise<number> }> = [];
-  const arrive = (i: number) => {
-    arrivals.push({ syncsDone: db.stats.walSyncs, done: db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', [`late${i}`, i])) });
-    // One arrival per turn of the event loop: without waiting, each would run as a batch of its own.
-    if (i < 4) setImmediate(() => arrive(i + 1));
-  };
-  await db.transaction(async (tx) => {
-    await tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['first', 1]);
-    syncsAtCommit = db.stats.walSyncs;
-    batchesBefore = db.stats.batches;
-    setImmediate(() => arrive(1));
-  });
-  while (arrivals.length < 4) await new Promise((r) => setImmediate(r));
-  await Promise.all(arrivals.map((a) => a.done));
-  assert.equal((await ids(db)).length, 5);
-  const duringSync = arrivals.filter((a) => a.syncsDone === syncsAtCommit).length;
-  if (duringSync < 2) {
-    t.skip(`the first sync ended before a second arrival (${duringSync} arrived during it)`);
+  // Whether two arrivals land during one sync depends on the machine's timing: try a few rounds.
+  for (let round = 0; round < 10; round++) {
+    let syncsAtCommit = -1;
+    let batchesBefore = -1;
+    const arrivals: Array<{ syncsDone: number; done: Promise<number> }> = [];
+    const arrive = (i: number) => {
+      const id = `r${round}-late${i}`;
+      arrivals.push({ syncsDone: db.stats.walSyncs, done: db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', [id, i])) });
+      // One arrival per turn of the event loop: without waiting, each would run as a batch of its own.
+      if (i < 4) setImmediate(() => arrive(i + 1));
+    };
+    await db.transaction(async (tx) => {
+      await tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', [`r${round}-first`, 1]);
+      syncsAtCommit = db.stats.walSyncs;
+      batchesBefore = db.stats.batches;
+      setImmediate(() => arrive(1));
+    });
+    while (arrivals.length < 4) await new Promise((r) => setImmediate(r));
+    await Promise.all(arrivals.map((a) => a.done));
+    const duringSync = arrivals.filter((a) => a.syncsDone === syncsAtCommit).length;
+    if (duringSync < 2) continue;
+    // Every arrival during the sync ran in the first batch after it.
+    const batches = db.stats.batches - batchesBefore;
+    assert.ok(batches <= 1 + (arrivals.length - duringSync), `${duringSync} arrived during the sync, ${batches} batches`);
+    assert.equal((await ids(db)).filter((id) => id.startsWith(`r${round}-`)).length, 5);
     return;
   }
-  // Every arrival during the sync ran in the first batch after it.
-  assert.ok(db.stats.batches - batchesBefore <= 1 + (arrivals.length - duringSync), `${db.stats.batches - batchesBefore} batches`);
+  t.skip('in ten rounds the first sync always ended before a second arrival');
 });
