@@ -30,6 +30,9 @@ export interface Counters {
 
 const COUNTERS = 'used_tokens, reserved_tokens, allocated_tokens, queries';
 
+/** The guard of every quota change that must fit: an active subscription with room for `?` more tokens. */
+const FITS = `status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens`;
+
 /**
  * Adds usage to the current period in one statement. With `enforce`, the
  * row changes only while the allowance still covers it and the subscription
@@ -42,7 +45,7 @@ export async function addUsage(
   tokens: number,
   enforce: boolean,
 ): Promise<Counters | undefined> {
-  const guard = enforce ? ` AND status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens` : '';
+  const guard = enforce ? ` AND ${FITS}` : '';
   return q.one<Counters>(
     `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
      WHERE id = ? AND current_period_start = ?${guard} RETURNING ${COUNTERS}`,
@@ -76,19 +79,18 @@ export interface MeteredLive extends Counters {
   current_period_start: number;
 }
 
-const ADD_USAGE_TO_LIVE = `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
-  WHERE shop_id = ? AND user_id = ? AND ${LIVE} AND reserved_tokens = 0 AND current_period_end > ?
+const addUsageToLiveSql = (guard: string) => `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
+  WHERE shop_id = ? AND user_id = ? AND ${LIVE} AND reserved_tokens = 0 AND current_period_end > ?${guard}
   RETURNING id, current_period_start, ${COUNTERS}`;
-const ADD_USAGE_TO_LIVE_ENFORCED = ADD_USAGE_TO_LIVE.replace(
-  'RETURNING',
-  `AND status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens RETURNING`,
-);
+// Built once: the statement cache is keyed by the SQL text.
+const ADD_USAGE_TO_LIVE = addUsageToLiveSql('');
+const ADD_USAGE_TO_LIVE_ENFORCED = addUsageToLiveSql(` AND ${FITS}`);
 
 /** Places a hold in one statement, only while the allowance covers it. */
 export async function addHold(q: Queryable, subscriptionId: string, periodStart: number, tokens: number): Promise<Counters | undefined> {
   return q.one<Counters>(
     `UPDATE subscriptions SET reserved_tokens = reserved_tokens + ?
-     WHERE id = ? AND current_period_start = ? AND status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens
+     WHERE id = ? AND current_period_start = ? AND ${FITS}
      RETURNING ${COUNTERS}`,
     [tokens, subscriptionId, periodStart, tokens],
   );
