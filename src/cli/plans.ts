@@ -1,19 +1,52 @@
+/**
+ * `allot plans`: create and list plans. A new plan passes the same schema as
+ * `POST /v1/plans` before anything is written.
+ */
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import type { FieldError } from '../domain/errors.ts';
+import { parseAmount } from '../domain/money.ts';
+import { planBody } from '../http/routes/plans.ts';
 import { createPlan, listAllPlans } from '../service/plans.ts';
 import { planView } from '../service/views.ts';
-import { columns, operator, print, withServices } from './context.ts';
+import { columns, everyRow, operator, print, validInput, withServices } from './context.ts';
 
-function integer(value: string): number {
+/** Numeric text to a number; whether it must be whole, and its range, are the schema's rules. */
+function numeric(value: string): number {
   const n = Number(value);
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number ≥ 0');
+  if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError('must be a number');
   return n;
 }
 
-/** "29.99" → 2999 without float error. */
-export function minorUnits(value: string): number {
-  const match = /^(\d+)(?:\.(\d{1,2}))?$/.exec(value.trim());
-  if (!match) throw new InvalidArgumentError('must be an amount like 29.99');
-  return Number(match[1]) * 100 + Number((match[2] ?? '').padEnd(2, '0'));
+/** Which option each field of the plan comes from, to name it in errors. */
+const flags: Record<string, string> = {
+  id: '<id>', display_name: '--name', allocated_tokens: '--tokens', price_minor: '--price', currency: '--currency',
+  billing_cycle: '--cycle', allowance_interval: '--interval', tier: '--tier',
+};
+
+interface CreateOptions {
+  name: string;
+  tokens: number;
+  price: string;
+  currency: string;
+  cycle: string;
+  interval?: string;
+  tier: number;
+  json?: boolean;
+}
+
+/** The options as the API's plan body, checked by its schema; the price is read in the currency's minor units. */
+function newPlan(id: string, o: CreateOptions) {
+  const earlier: FieldError[] = [];
+  let price: number | undefined;
+  try {
+    price = parseAmount(o.price, o.currency);
+  } catch (error) {
+    earlier.push({ path: 'price_minor', message: (error as Error).message });
+  }
+  return validInput('plan', planBody, {
+    id, display_name: o.name, allocated_tokens: o.tokens, price_minor: price, currency: o.currency,
+    billing_cycle: o.cycle, allowance_interval: o.interval, tier: o.tier,
+  }, flags, earlier);
 }
 
 export function register(program: Command): void {
@@ -22,28 +55,25 @@ export function register(program: Command): void {
     .command('create <id>')
     .description('create a plan (plans never change; archive and make a new one)')
     .requiredOption('--name <display_name>', 'display name')
-    .requiredOption('--tokens <n>', 'allocated tokens per allowance interval', integer)
-    .requiredOption('--price <amount>', 'price per billing cycle, e.g. 29.99', minorUnits)
+    .requiredOption('--tokens <n>', 'allocated tokens per allowance interval', numeric)
+    .requiredOption('--price <amount>', "price per billing cycle in the currency's major unit, e.g. 29.99 USD or 1500 JPY")
     .option('--currency <code>', 'ISO 4217 currency', 'USD')
-    .addOption(new Option('--cycle <cycle>', 'billing cycle').choices(['monthly', 'yearly']).default('monthly'))
-    .addOption(new Option('--interval <interval>', 'allowance interval').choices(['month', 'year']))
-    .option('--tier <n>', 'order for upgrade advice', integer, 1)
+    .addOption(new Option('--cycle <cycle>', 'billing cycle').choices(planBody.shape.billing_cycle.options).default('monthly'))
+    .addOption(new Option('--interval <interval>', 'allowance interval').choices(planBody.shape.allowance_interval.unwrap().options))
+    .option('--tier <n>', 'order for upgrade advice', numeric, 1)
     .option('--json', 'print JSON')
-    .action(async (id: string, o: { name: string; tokens: number; price: number; currency: string; cycle: 'monthly' | 'yearly'; interval?: 'month' | 'year'; tier: number; json?: boolean }) => {
-      const plan = await withServices((s) =>
-        createPlan(s, operator, {
-          id, display_name: o.name, allocated_tokens: o.tokens, price_minor: o.price, currency: o.currency,
-          billing_cycle: o.cycle, allowance_interval: o.interval, tier: o.tier,
-        }),
-      );
+    .action(async (id: string, o: CreateOptions) => {
+      const input = newPlan(id, o);
+      const plan = await withServices((s) => createPlan(s, operator, input));
       print(planView(plan), Boolean(o.json), () => `created plan ${plan.id}: ${plan.allocated_tokens} tokens per ${plan.allowance_interval}, ${plan.price_minor} ${plan.currency} minor units ${plan.billing_cycle}`);
     });
   plans
     .command('list')
-    .description('list plans')
+    .description('list every plan, archived ones included')
     .option('--json', 'print JSON')
     .action(async (o: { json?: boolean }) => {
-      const list = (await withServices((s) => listAllPlans(s, { includeArchived: true, limit: 100 }))).map(planView);
+      const all = await withServices((s) => everyRow((after, limit) => listAllPlans(s, { includeArchived: true, after, limit })));
+      const list = all.map(planView);
       print(list, Boolean(o.json), () => columns(list, ['id', 'display_name', 'allocated_tokens', 'price_minor', 'currency', 'billing_cycle', 'allowance_interval', 'tier', 'archived']));
     });
 }

@@ -1,7 +1,24 @@
 import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openServices } from '../app.ts';
-import { loadConfig } from '../config.ts';
+import { loadConfig, type Config } from '../config.ts';
 import { startSweeper } from '../service/renewals.ts';
+
+/** A word as the shell reads it back unchanged. */
+function shellWord(word: string): string {
+  return /^[\w./:@%+=,-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * The command that creates an admin key in this server's database, to paste
+ * as it is in any folder: this installation's own `allot`, and for SQLite the
+ * database file (PostgreSQL's URL holds a password, so it is not repeated).
+ */
+function createAdminKeyCommand(config: Config): string {
+  const command = `node ${shellWord(fileURLToPath(new URL('../../bin/allot.js', import.meta.url)))} keys create --name admin --role admin`;
+  return config.DATABASE_URL ? command : `ALLOT_DB=${shellWord(resolve(config.ALLOT_DB))} ${command}`;
+}
 
 export async function serve(): Promise<void> {
   const config = loadConfig();
@@ -24,7 +41,8 @@ export async function serve(): Promise<void> {
     'allot is serving',
   );
   if (!config.ALLOT_MASTER_KEY) {
-    app.log.warn('ALLOT_MASTER_KEY is not set: create a key with `npx allot keys create --role admin` or set the variable.');
+    app.log.warn(`ALLOT_MASTER_KEY is not set: create an admin key with \`${createAdminKeyCommand(config)}\`${
+      config.DATABASE_URL ? " with this server's DATABASE_URL set" : ''} or set the variable.`);
   }
 
   let stopping = false;

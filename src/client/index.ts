@@ -77,8 +77,9 @@ export interface SubscriptionListParams extends PageParams {
 export interface UsageListParams extends PageParams {
   shop_id?: string;
   user_id?: string;
-  /** An RFC 3339 instant or a day `YYYY-MM-DD`. */
+  /** An RFC 3339 instant or a day `YYYY-MM-DD`; included. */
   from?: string;
+  /** An RFC 3339 instant (excluded) or a day `YYYY-MM-DD` (included whole); not before `from`. */
   to?: string;
 }
 

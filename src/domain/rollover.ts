@@ -31,8 +31,9 @@ export function rollOnce(sub: Subscription, pendingPlan: Plan | undefined, peakD
   };
   const reset = { used_tokens: 0, queries: 0, updated_at: boundary };
 
+  // A canceled subscription keeps its final period and counters, as canceling at once does: it stays readable as it ended.
   if (sub.cancel_at_period_end) {
-    return { summary, tenure: null, next: { ...sub, ...reset, status: 'canceled', canceled_at: boundary, pending_plan_id: null } };
+    return { summary, tenure: null, next: { ...sub, status: 'canceled', canceled_at: boundary, pending_plan_id: null, updated_at: boundary } };
   }
 
   if (pendingPlan) {

@@ -1,6 +1,6 @@
 /** The OpenAPI 3.1 document, generated from the same zod schemas that validate requests. */
 import { z, type ZodType } from 'zod';
-import type { AnyRoute } from './route.ts';
+import { takesIdempotencyKey, type AnyRoute } from './route.ts';
 import { problem } from './schemas.ts';
 
 function jsonSchema(schema: ZodType, io: 'input' | 'output'): Record<string, unknown> {
@@ -22,6 +22,11 @@ function parameters(route: AnyRoute) {
   return out;
 }
 
+/** Methods whose bodies the server reads (even routes that want none): too large → 413, not JSON → 415. */
+function takesBody(route: AnyRoute): boolean {
+  return route.method !== 'GET';
+}
+
 export function openApiDocument(routes: readonly AnyRoute[], version: string) {
   const paths: Record<string, Record<string, unknown>> = {};
   const problemRef = { $ref: '#/components/schemas/Problem' };
@@ -35,10 +40,19 @@ export function openApiDocument(routes: readonly AnyRoute[], version: string) {
         ...(schema ? { content: { [isProblem ? 'application/problem+json' : 'application/json']: { schema } } } : {}),
       };
     }
-    responses['400'] ??= { description: 'validation_error or invalid_json', content: { 'application/problem+json': { schema: problemRef } } };
-    responses['401'] = { description: 'unauthorized', content: { 'application/problem+json': { schema: problemRef } } };
-    if (route.adminOnly) responses['403'] = { description: 'forbidden: needs an admin key', content: { 'application/problem+json': { schema: problemRef } } };
-    responses['503'] = { description: 'service_unavailable', content: { 'application/problem+json': { schema: problemRef } } };
+    const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: problemRef } } });
+    responses['400'] ??= problemResponse('validation_error or invalid_json');
+    responses['401'] = problemResponse('unauthorized');
+    if (route.adminOnly) responses['403'] = problemResponse('forbidden: needs an admin key');
+    if (takesIdempotencyKey(route)) {
+      const own = route.responses[409]?.description;
+      responses['409'] = problemResponse(`${own ? `${own}; ` : ''}idempotency_conflict or idempotency_in_flight (Idempotency-Key)`);
+    }
+    if (takesBody(route)) {
+      responses['413'] = problemResponse('payload_too_large: bodies are limited to 64 KiB');
+      responses['415'] = problemResponse('unsupported_media_type: send Content-Type: application/json');
+    }
+    responses['503'] = problemResponse('service_unavailable');
     const operation: Record<string, unknown> = {
       summary: route.summary,
       tags: [route.tag],
@@ -48,9 +62,11 @@ export function openApiDocument(routes: readonly AnyRoute[], version: string) {
       security: [{ bearer: [] }],
     };
     if (route.body) {
-      operation.requestBody = { required: true, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } };
+      // A missing body is read as `{}`: a body that may be empty is optional.
+      const required = !route.body.safeParse({}).success;
+      operation.requestBody = { required, content: { 'application/json': { schema: jsonSchema(route.body, 'input') } } };
     }
-    if (route.method === 'POST' || route.method === 'PUT') {
+    if (takesIdempotencyKey(route)) {
       (operation.parameters as unknown[]).push({
         name: 'Idempotency-Key',
         in: 'header',

@@ -46,6 +46,11 @@ export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, 
 
 export type AnyRoute = RouteSpec<ZodType | undefined, ZodType | undefined, ZodType | undefined>;
 
+/** POST and PUT take an `Idempotency-Key` header (and so may answer its 409s). */
+export function takesIdempotencyKey(route: Pick<AnyRoute, 'method'>): boolean {
+  return route.method === 'POST' || route.method === 'PUT';
+}
+
 /** Declares a route; the identity function exists for type inference. */
 export function route<B extends ZodType | undefined = undefined, Q extends ZodType | undefined = undefined, P extends ZodType | undefined = undefined>(
   spec: RouteSpec<B, Q, P>,

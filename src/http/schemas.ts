@@ -1,6 +1,7 @@
 /** Request and answer schemas shared by several resources. */
 import { z } from 'zod';
 import { validationError } from '../domain/errors.ts';
+import { contentHash } from '../service/hash.ts';
 
 export const identifier = z
   .string()
@@ -42,22 +43,44 @@ export const problem = z.object({
 });
 
 /**
+ * Which list a cursor belongs to: the list's name and the filter it pages
+ * through. A cursor carries it, so one list's cursor (or one made under
+ * another filter) is refused by every other list.
+ */
+export type ListKey = string & { readonly __brand: 'ListKey' };
+
+/** The key of list `name` under `filter` (undefined members are left out; `limit` and `cursor` do not belong in it). */
+export function listKey(name: string, filter: Record<string, unknown> = {}): ListKey {
+  return `${name}:${contentHash(filter).slice(0, 16)}` as ListKey;
+}
+
+/**
  * One page of a list fetched with `limit + 1` rows: the extra row only says
  * that more follow, so the last page never points at an empty one.
+ *
+ * @example
+ * const list = listKey('plans', { include_archived: query.include_archived });
+ * const after = decodeCursor(query.cursor, list, z.string());
+ * const rows = await listPlans(q, { after, limit: query.limit + 1 });
+ * const { items, next_cursor } = pageOf(rows, query.limit, list, (last) => last.id);
  */
-export function pageOf<T>(rows: T[], limit: number, cursorOf: (last: T) => unknown): { items: T[]; next_cursor: string | null } {
+export function pageOf<T>(rows: T[], limit: number, list: ListKey, cursorOf: (last: T) => unknown): { items: T[]; next_cursor: string | null } {
   const items = rows.slice(0, limit);
-  return { items, next_cursor: rows.length > limit ? encodeCursor(cursorOf(items[items.length - 1]!)) : null };
+  return { items, next_cursor: rows.length > limit ? encodeCursor(list, cursorOf(items[items.length - 1]!)) : null };
 }
 
-export function encodeCursor(value: unknown): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
+export function encodeCursor(list: ListKey, position: unknown): string {
+  return Buffer.from(JSON.stringify({ list, after: position })).toString('base64url');
 }
 
-export function decodeCursor<T>(cursor: string | undefined, shape: z.ZodType<T>): T | undefined {
+/** The position a cursor of `list` points after; 400 for anything else, another list's cursors included. */
+export function decodeCursor<T>(cursor: string | undefined, list: ListKey, position: z.ZodType<T>): T | undefined {
   if (cursor === undefined) return undefined;
   try {
-    return shape.parse(JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')));
+    const text = Buffer.from(cursor, 'base64url').toString('utf8');
+    // Cursors are not signed: one made by hand must not carry what no database column can hold.
+    if (text.includes('\\u0000')) throw new Error('NUL in cursor');
+    return z.object({ list: z.literal(list), after: position }).strict().parse(JSON.parse(text)).after;
   } catch {
     throw validationError([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
   }

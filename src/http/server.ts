@@ -14,7 +14,7 @@ import { VERSION } from '../version.ts';
 import { Metrics } from './metrics.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
 import { problemOf, toAllotError, zodFieldErrors } from './problem.ts';
-import type { AnyRoute, Reply } from './route.ts';
+import { takesIdempotencyKey, type AnyRoute, type Reply } from './route.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { planRoutes } from './routes/plans.ts';
@@ -25,6 +25,9 @@ import { registerDashboard } from '../web/dashboard.ts';
 
 export { VERSION };
 export const BODY_LIMIT = 64 * 1024;
+
+/** `\u0000` in JSON text, not preceded by an escaping backslash. */
+const ESCAPED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
 
 export const allRoutes: readonly AnyRoute[] = [
   ...planRoutes,
@@ -97,11 +100,17 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_request, body, done) => {
     const text = typeof body === 'string' ? body : body.toString('utf8');
     if (text.trim() === '') return done(null, undefined);
+    let parsed: unknown;
     try {
-      done(null, JSON.parse(text));
+      parsed = JSON.parse(text);
     } catch {
-      done(new AllotError('invalid_json', 'The body is not valid JSON.'), undefined);
+      return done(new AllotError('invalid_json', 'The body is not valid JSON.'), undefined);
     }
+    // No text column on either database can store U+0000 (PostgreSQL refuses it), so no field may carry it.
+    if (text.includes('\\u0000') && ESCAPED_NUL.test(text)) {
+      return done(validationError([{ path: '', message: 'strings must not contain the NUL character (\\u0000)' }]), undefined);
+    }
+    done(null, parsed);
   });
 
   // Callback-style hooks: no promise per request on the hot path.
@@ -144,7 +153,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
   for (const route of allRoutes) {
     const url = route.path.replace(/\{(\w+)\}/g, ':$1');
-    const takesKey = route.method === 'POST' || route.method === 'PUT';
+    const takesKey = takesIdempotencyKey(route);
     app.route({
       method: route.method,
       url,

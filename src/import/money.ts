@@ -2,16 +2,8 @@
  * Seed money (a float of major units, e.g. `29.99`) to integer minor units,
  * through the number's decimal text so no float error creeps in.
  */
+import { minorDigits } from '../domain/money.ts';
 import { DecimalText } from './extended-json.ts';
-
-/** Minor-unit digits of an ISO 4217 currency (USD 2, JPY 0, KWD 3). */
-export function minorDigits(currency: string): number {
-  try {
-    return new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions().maximumFractionDigits ?? 2;
-  } catch {
-    return 2;
-  }
-}
 
 /** Plain decimal text of a finite number, without exponent: 1e-7 → "0.0000001". */
 function decimalText(value: number): string {

@@ -11,7 +11,7 @@ import {
   writeSubscriptionState,
 } from '../store/subscriptions.ts';
 import { activeHolds, expiredHolds, freeHold, settleReservation } from '../store/usage.ts';
-import type { Unit } from './context.ts';
+import { RetryUnit, type Unit } from './context.ts';
 import type { ShopId } from './scope.ts';
 
 export async function expireHolds(unit: Unit, sub: Subscription): Promise<Subscription> {
@@ -35,10 +35,8 @@ export async function rollOver(unit: Unit, start: Subscription, onClosed?: (summ
     const pending = locked.pending_plan_id ? await findPlan(unit.q, locked.pending_plan_id) : undefined;
     const peak = await peakDailyTokens(unit.q, locked.id, locked.current_period_start);
     const step = rollOnce(locked, pending, peak);
-    if (!(await writeSubscriptionState(unit.q, locked, step.next))) {
-      sub = (await findSubscriptionById(unit.q, sub.id)) ?? sub;
-      continue;
-    }
+    // The row is locked and was just read: a lost guard means another writer without the lock, so start over.
+    if (!(await writeSubscriptionState(unit.q, locked, step.next))) throw new RetryUnit('subscription changed during rollover');
     await insertPeriodSummary(unit.q, step.summary);
     onClosed?.(step.summary);
     if (step.tenure) await appendPlanTenure(unit.q, locked.id, step.tenure);
@@ -59,10 +57,12 @@ export async function bringUpToDate(unit: Unit, sub: Subscription, onClosed?: (s
 export async function requireLive(unit: Unit, shop: ShopId, userId: string): Promise<Subscription> {
   const found = await findLiveSubscription(unit.q, shop, userId);
   const sub = found && (await bringUpToDate(unit, found));
-  if (!sub || sub.status === 'canceled') {
-    throw new AllotError('subscription_not_found', `No live subscription for user ${userId} in shop ${shop}.`);
-  }
+  if (!sub || sub.status === 'canceled') throw noLiveSubscription(shop, userId);
   return sub;
+}
+
+export function noLiveSubscription(shop: string, userId: string): AllotError {
+  return new AllotError('subscription_not_found', `No live subscription for user ${userId} in shop ${shop}.`);
 }
 
 /**

@@ -146,7 +146,7 @@ export async function commitHold(
       if (counters) sub = { ...sub, reserved_tokens: counters.reserved_tokens };
     }
     // Spent tokens are never dropped: they count even above the hold, after expiry, or on a subscription no longer live.
-    const { sub: metered, counters } = await meter(unit, sub, input.tokens, false);
+    const { sub: metered, counters } = await meter(unit, sub, input.tokens, 'spent');
     // A canceled subscription's period is already summarised: the late usage belongs in that summary too.
     if (metered.status === 'canceled') await addToPeriodSummary(unit.q, metered.id, metered.current_period_start, input.tokens);
     const result: CommitResult = {

@@ -1,19 +1,64 @@
 /** The status report (SPEC §7): the subscription, its analytics, alerts and advice. */
 import { computeStatus, type PlanSummary } from '../domain/analytics.ts';
-import { DAY_MS, isoDay } from '../domain/clock.ts';
+import { DAY_MS, isoDay, isoInstant, startOfDay } from '../domain/clock.ts';
 import { AllotError } from '../domain/errors.ts';
-import type { Plan } from '../domain/model.ts';
-import { allPlans, findLatestSubscription, findLiveSubscription, planHistory } from '../store/subscriptions.ts';
+import type { PeriodSummary, Plan, Subscription } from '../domain/model.ts';
+import { allPlans, findPeriodSummary, planHistory } from '../store/subscriptions.ts';
 import { dailyUsageRange, periodDailyUsage } from '../store/usage.ts';
 import type { Services } from './context.ts';
-import { bringUpToDate } from './lifecycle.ts';
 import type { Scope } from './scope.ts';
+import { currentSubscription, neverSubscribed } from './subscriptions.ts';
 import { subscriptionView, tenureView } from './views.ts';
 
 const summary = (p: Plan): PlanSummary => ({
   id: p.id, display_name: p.display_name, tier: p.tier, allocated_tokens: p.allocated_tokens, archived: p.archived,
 });
 
+/**
+ * The period a status report describes. A live subscription's is its current
+ * period, as of now. A canceled subscription stays readable (SPEC §4): its
+ * report describes its final period as it closed (the period's summary), as
+ * of that period's last instant: no day of it remains, nothing is held or billed next.
+ */
+interface ReportedPeriod {
+  start: number;
+  end: number;
+  asOf: number;
+  allocated: number;
+  used: number;
+  reserved: number;
+  queries: number;
+}
+
+function reportedPeriod(sub: Subscription, now: number, final: PeriodSummary | undefined): ReportedPeriod {
+  if (sub.status !== 'canceled') {
+    return {
+      start: sub.current_period_start, end: sub.current_period_end, asOf: now,
+      allocated: sub.allocated_tokens, used: sub.used_tokens, reserved: sub.reserved_tokens, queries: sub.queries,
+    };
+  }
+  const start = final?.period_start ?? sub.current_period_start;
+  const end = final?.period_end ?? Math.min(sub.current_period_end, sub.canceled_at ?? sub.current_period_end);
+  return {
+    start, end, asOf: Math.max(start, Math.min(now, end - 1)),
+    allocated: final?.allocated_tokens ?? sub.allocated_tokens,
+    used: final?.used_tokens ?? sub.used_tokens,
+    reserved: 0,
+    queries: final?.queries ?? sub.queries,
+  };
+}
+
+/**
+ * What the next bill charges: nothing when the subscription ends first, the
+ * pending plan's price when one applies at the period end (before that bill).
+ */
+function nextBillingAmount(sub: Subscription, plans: readonly Plan[]): number {
+  if (sub.status === 'canceled' || sub.cancel_at_period_end) return 0;
+  const pending = sub.pending_plan_id === null ? undefined : plans.find((p) => p.id === sub.pending_plan_id);
+  return pending?.price_minor ?? sub.price_minor;
+}
+
+/** The status of the subscription `…/{shop_id}/{user_id}` names: the live one, else the latest canceled one. */
 export async function subscriptionStatus(
   services: Services,
   scope: Scope,
@@ -23,24 +68,23 @@ export async function subscriptionStatus(
 ) {
   const shop = scope.shop(shopId, 'subscription_not_found');
   return services.write(async (unit) => {
-    const found = await findLiveSubscription(unit.q, shop, userId);
-    const sub = found && (await bringUpToDate(unit, found));
-    if (!sub || sub.status === 'canceled') {
-      throw new AllotError('subscription_not_found', `No live subscription for user ${userId} in shop ${shopId}.`);
-    }
-    const [daily, plans] = await Promise.all([periodDailyUsage(unit.q, sub.id, sub.current_period_start), allPlans(unit.q)]);
+    const sub = await currentSubscription(unit, shop, userId);
+    if (!sub) throw neverSubscribed(shopId, userId);
+    const final = sub.status === 'canceled' ? await findPeriodSummary(unit.q, sub.id, sub.current_period_start) : undefined;
+    const period = reportedPeriod(sub, unit.now, final);
+    const [daily, plans] = await Promise.all([periodDailyUsage(unit.q, sub.id, period.start), allPlans(unit.q)]);
     const current = plans.find((p) => p.id === sub.plan_id);
     const analytics = computeStatus({
-      now: unit.now,
-      periodStart: sub.current_period_start,
-      periodEnd: sub.current_period_end,
-      allocated: sub.allocated_tokens,
-      used: sub.used_tokens,
-      reserved: sub.reserved_tokens,
+      now: period.asOf,
+      periodStart: period.start,
+      periodEnd: period.end,
+      allocated: period.allocated,
+      used: period.used,
+      reserved: period.reserved,
       status: sub.status,
       cancelAtPeriodEnd: sub.cancel_at_period_end,
       daily,
-      queries: sub.queries,
+      queries: period.queries,
       currentPlan: current
         ? summary(current)
         : { id: sub.plan_id, display_name: sub.plan_display_name, tier: 0, allocated_tokens: sub.allocated_tokens, archived: true },
@@ -50,12 +94,17 @@ export async function subscriptionStatus(
     const view = subscriptionView(sub);
     const status = {
       ...view,
+      allocated_tokens: period.allocated,
+      current_period_start: isoInstant(period.start),
+      current_period_end: isoInstant(period.end),
+      used_tokens: period.used,
+      reserved_tokens: period.reserved,
       subscription_id: sub.id,
-      current_usage: sub.used_tokens,
+      current_usage: period.used,
       remaining_tokens: analytics.remaining_tokens,
       usage_percentage: analytics.usage_percentage,
       days_remaining_in_period: analytics.days_remaining_in_period,
-      next_billing_amount_minor: sub.price_minor,
+      next_billing_amount_minor: nextBillingAmount(sub, plans),
       avg_daily_usage: analytics.avg_daily_usage,
       projected_usage: analytics.projected_usage,
       projected_exhaustion_date: analytics.projected_exhaustion_date,
@@ -71,6 +120,12 @@ export async function subscriptionStatus(
 
 const MAX_DAILY_RANGE = 1000;
 
+/**
+ * The daily series of the subscription `…/{shop_id}/{user_id}` names (the
+ * live one, else the latest canceled one), never of the user's earlier ones.
+ * `to` defaults to today, `from` to the first day of its current (for a
+ * canceled one, final) period, within the longest range served.
+ */
 export async function dailySeries(
   services: Services,
   scope: Scope,
@@ -80,22 +135,19 @@ export async function dailySeries(
 ) {
   const shop = scope.shop(shopId, 'subscription_not_found');
   return services.write(async (unit) => {
-    const found = await findLiveSubscription(unit.q, shop, userId);
-    const sub = found && (await bringUpToDate(unit, found));
-    if (!found && !(await findLatestSubscription(unit.q, shop, userId))) {
-      throw new AllotError('subscription_not_found', `User ${userId} has no subscription in shop ${shopId}.`);
-    }
+    const sub = await currentSubscription(unit, shop, userId);
+    if (!sub) throw neverSubscribed(shopId, userId);
     const to = range.to ?? isoDay(unit.now);
-    const from = range.from ?? (sub ? isoDay(sub.current_period_start) : to);
-    const first = Date.parse(`${from}T00:00:00Z`);
     const last = Date.parse(`${to}T00:00:00Z`);
+    const from = range.from ?? isoDay(Math.max(startOfDay(sub.current_period_start), last - (MAX_DAILY_RANGE - 1) * DAY_MS));
+    const first = Date.parse(`${from}T00:00:00Z`);
     if (last < first) {
       throw new AllotError('validation_error', '`from` must not be after `to`.', { errors: [{ path: 'from', message: 'must be on or before to' }] });
     }
     if ((last - first) / DAY_MS >= MAX_DAILY_RANGE) {
       throw new AllotError('validation_error', `At most ${MAX_DAILY_RANGE} days per request.`, { errors: [{ path: 'to', message: `range longer than ${MAX_DAILY_RANGE} days` }] });
     }
-    const rows = await dailyUsageRange(unit.q, shop, userId, from, to);
+    const rows = await dailyUsageRange(unit.q, sub.id, from, to);
     const byDay = new Map(rows.map((r) => [r.date, r]));
     const data = [];
     for (let day = first; day <= last; day += DAY_MS) {

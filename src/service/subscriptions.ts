@@ -121,15 +121,25 @@ export async function putSubscription(
   });
 }
 
+/**
+ * The subscription `…/{shop_id}/{user_id}` names: the live one, brought up to
+ * date (it may have just ended), else the latest canceled one.
+ */
+export async function currentSubscription(unit: Unit, shop: ShopId, userId: string): Promise<Subscription | undefined> {
+  const live = await findLiveSubscription(unit.q, shop, userId);
+  if (live) return bringUpToDate(unit, live);
+  return findLatestSubscription(unit.q, shop, userId);
+}
+
+export function neverSubscribed(shopId: string, userId: string): AllotError {
+  return new AllotError('subscription_not_found', `User ${userId} has no subscription in shop ${shopId}.`);
+}
+
 /** The live subscription, else the latest canceled one; 404 when the pair never subscribed. */
 export async function getSubscription(services: Services, scope: Scope, shopId: string, userId: string): Promise<Subscription> {
   const shop = scope.shop(shopId, 'subscription_not_found');
-  const sub = await services.write(async (unit) => {
-    const live = await findLiveSubscription(unit.q, shop, userId);
-    if (live) return bringUpToDate(unit, live);
-    return findLatestSubscription(unit.q, shop, userId);
-  });
-  if (!sub) throw new AllotError('subscription_not_found', `User ${userId} has no subscription in shop ${shopId}.`);
+  const sub = await services.write((unit) => currentSubscription(unit, shop, userId));
+  if (!sub) throw neverSubscribed(shopId, userId);
   return sub;
 }
 
@@ -206,11 +216,7 @@ export async function listPeriods(
 ) {
   const shop = scope.shop(shopId, 'subscription_not_found');
   return services.write(async (unit) => {
-    const live = await findLiveSubscription(unit.q, shop, userId);
-    if (live) await bringUpToDate(unit, live);
-    else if (!(await findLatestSubscription(unit.q, shop, userId))) {
-      throw new AllotError('subscription_not_found', `User ${userId} has no subscription in shop ${shopId}.`);
-    }
+    if (!(await currentSubscription(unit, shop, userId))) throw neverSubscribed(shopId, userId);
     return listPeriodSummaries(unit.q, shop, userId, page);
   });
 }

@@ -5,11 +5,11 @@ import { AllotError } from '../domain/errors.ts';
 import type { Subscription } from '../domain/model.ts';
 import { findSubscriptionById } from '../store/subscriptions.ts';
 import {
-  addDailyUsage, addUsage, addUsageToLive, findUsageEvent, type MeteredLive, insertUsageEvent, listUsageEvents, type Counters, type UsageEventRow,
+  addDailyUsage, addUsage, addUsageToLive, MAX_PERIOD_TOKENS, findUsageEvent, type MeteredLive, insertUsageEvent, listUsageEvents, type Counters, type UsageEventRow,
 } from '../store/usage.ts';
 import { RetryUnit, type Services, type Unit } from './context.ts';
 import { sha256 } from './hash.ts';
-import { bringUpToDate, requireLive } from './lifecycle.ts';
+import { bringUpToDate, noLiveSubscription, requireLive } from './lifecycle.ts';
 import type { Scope, ShopId } from './scope.ts';
 
 export interface UsageInput {
@@ -46,7 +46,10 @@ function secondsUntil(end: number, now: number): number {
 
 export function quotaExceeded(sub: Subscription, now: number, tokens: number): AllotError {
   const remaining = remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens);
-  return new AllotError('quota_exceeded', `${tokens} tokens exceed the ${remaining} remaining in this period.`, {
+  const detail = sub.used_tokens + sub.reserved_tokens + tokens > MAX_PERIOD_TOKENS
+    ? `${tokens} more tokens would take this period past the ${MAX_PERIOD_TOKENS} one period can count.`
+    : `${tokens} tokens exceed the ${remaining} remaining in this period.`;
+  return new AllotError('quota_exceeded', detail, {
     extra: { retry_after_seconds: secondsUntil(sub.current_period_end, now), remaining_tokens: remaining },
   });
 }
@@ -73,19 +76,28 @@ function replay(existing: UsageEventRow, hash: string): UsageResult {
 }
 
 /**
+ * How metering treats the allowance: `enforce` refuses what does not fit,
+ * `record` counts past it, and `spent` (a hold's commit) counts past it even
+ * on a subscription that ended meanwhile, since the tokens were already used.
+ */
+export type Metering = 'enforce' | 'record' | 'spent';
+
+/**
  * Adds tokens to the subscription's current period and today's rollup.
- * Loops only when a rollover moved the period under it.
+ * Loops only when a rollover or status change moved the subscription under it.
  */
 export async function meter(
   unit: Unit,
   start: Subscription,
   tokens: number,
-  enforce: boolean,
+  metering: Metering,
 ): Promise<{ sub: Subscription; counters: Counters }> {
+  const enforce = metering === 'enforce';
   let sub = start;
   for (;;) {
+    if (sub.status === 'canceled' && metering !== 'spent') throw noLiveSubscription(sub.shop_id, sub.user_id);
     if (enforce && sub.status === 'suspended') throw suspended(sub.user_id);
-    const counters = await addUsage(unit.q, sub.id, sub.current_period_start, tokens, enforce);
+    const counters = await addUsage(unit.q, sub, tokens, enforce);
     if (counters) {
       await addDailyUsage(unit.q, sub.id, sub.current_period_start, isoDay(unit.now), tokens);
       return { sub, counters };
@@ -108,7 +120,7 @@ async function meterLive(
   enforce: boolean,
 ): Promise<{ sub: MeteredLive; counters: Counters }> {
   const sub = await addUsageToLive(unit.q, shop, userId, unit.now, tokens, enforce);
-  if (!sub) return meter(unit, await requireLive(unit, shop, userId), tokens, enforce);
+  if (!sub) return meter(unit, await requireLive(unit, shop, userId), tokens, enforce ? 'enforce' : 'record');
   await addDailyUsage(unit.q, sub.id, sub.current_period_start, isoDay(unit.now), tokens);
   return { sub, counters: sub };
 }

@@ -165,8 +165,17 @@ DROP INDEX usage_events_by_user;
 DROP INDEX usage_events_by_subscription;
 `;
 
+/**
+ * A user's subscriptions, live or ended, looked up by (shop, user): period
+ * history and daily usage read them, and without this index each such read
+ * walked every subscription of the shop. The counters are not in it, so
+ * metering never writes it.
+ */
+const subscriptionsByUser = 'CREATE INDEX subscriptions_by_user ON subscriptions (shop_id, user_id)';
+
 export const migrations: readonly Migration[] = [
   { id: '0001_initial', sql: () => initial },
   { id: '0002_imported_period', sql: () => importedPeriod },
   { id: '0003_events_in_time_order', sql: () => eventsInTimeOrder },
+  { id: '0004_subscriptions_by_user', sql: () => subscriptionsByUser },
 ];

@@ -34,30 +34,41 @@ const COUNTERS = 'used_tokens, reserved_tokens, allocated_tokens, queries';
 const FITS = `status = 'active' AND used_tokens + reserved_tokens + ? <= allocated_tokens`;
 
 /**
- * Adds usage to the current period in one statement. With `enforce`, the
- * row changes only while the allowance still covers it and the subscription
- * is active; otherwise nothing changes and `undefined` comes back.
+ * The most one period's counters may hold. Usage recorded without enforcement
+ * may run past the allowance, but not past this: every count stays an exact
+ * integer in JavaScript (below 2^53), on both dialects.
+ */
+export const MAX_PERIOD_TOKENS = 10 ** 15;
+
+/** The guard of usage that may overrun the allowance: room for `?` more tokens below the ceiling. */
+const BELOW_CEILING = `used_tokens + reserved_tokens + ? <= ${MAX_PERIOD_TOKENS}`;
+
+/**
+ * Adds usage to the current period in one statement, guarded on the period
+ * and status it was decided from. With `enforce`, the row changes only while
+ * the allowance still covers it and the subscription is active; without, only
+ * below `MAX_PERIOD_TOKENS`. Otherwise nothing changes and `undefined` comes back.
  */
 export async function addUsage(
   q: Queryable,
-  subscriptionId: string,
-  periodStart: number,
+  sub: { id: string; current_period_start: number; status: string },
   tokens: number,
   enforce: boolean,
 ): Promise<Counters | undefined> {
-  const guard = enforce ? ` AND ${FITS}` : '';
-  return q.one<Counters>(
-    `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
-     WHERE id = ? AND current_period_start = ?${guard} RETURNING ${COUNTERS}`,
-    enforce ? [tokens, subscriptionId, periodStart, tokens] : [tokens, subscriptionId, periodStart],
-  );
+  return q.one<Counters>(enforce ? ADD_USAGE_ENFORCED : ADD_USAGE, [tokens, sub.id, sub.current_period_start, sub.status, tokens]);
 }
+
+const addUsageSql = (guard: string) => `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
+  WHERE id = ? AND current_period_start = ? AND status = ? AND ${guard} RETURNING ${COUNTERS}`;
+const ADD_USAGE = addUsageSql(BELOW_CEILING);
+const ADD_USAGE_ENFORCED = addUsageSql(FITS);
 
 /**
  * The common case of metering in one statement: the live subscription of
  * (shop, user) takes the usage when it holds no tokens and its period has not
  * ended (so nothing needs bringing up to date first) and, with `enforce`, is
- * active with room for them. Otherwise nothing changes and `undefined` comes back.
+ * active with room for them (without, below `MAX_PERIOD_TOKENS`). Otherwise
+ * nothing changes and `undefined` comes back.
  */
 export async function addUsageToLive(
   q: Queryable,
@@ -69,7 +80,7 @@ export async function addUsageToLive(
 ): Promise<MeteredLive | undefined> {
   return q.one<MeteredLive>(
     enforce ? ADD_USAGE_TO_LIVE_ENFORCED : ADD_USAGE_TO_LIVE,
-    enforce ? [tokens, shop, userId, now, tokens] : [tokens, shop, userId, now],
+    [tokens, shop, userId, now, tokens],
   );
 }
 
@@ -80,11 +91,11 @@ export interface MeteredLive extends Counters {
 }
 
 const addUsageToLiveSql = (guard: string) => `UPDATE subscriptions SET used_tokens = used_tokens + ?, queries = queries + 1
-  WHERE shop_id = ? AND user_id = ? AND ${LIVE} AND reserved_tokens = 0 AND current_period_end > ?${guard}
+  WHERE shop_id = ? AND user_id = ? AND ${LIVE} AND reserved_tokens = 0 AND current_period_end > ? AND ${guard}
   RETURNING id, current_period_start, ${COUNTERS}`;
 // Built once: the statement cache is keyed by the SQL text.
-const ADD_USAGE_TO_LIVE = addUsageToLiveSql('');
-const ADD_USAGE_TO_LIVE_ENFORCED = addUsageToLiveSql(` AND ${FITS}`);
+const ADD_USAGE_TO_LIVE = addUsageToLiveSql(BELOW_CEILING);
+const ADD_USAGE_TO_LIVE_ENFORCED = addUsageToLiveSql(FITS);
 
 /** Places a hold in one statement, only while the allowance covers it. */
 export async function addHold(q: Queryable, subscriptionId: string, periodStart: number, tokens: number): Promise<Counters | undefined> {
@@ -196,13 +207,13 @@ export async function periodDailyUsage(q: Queryable, subscriptionId: string, per
   );
 }
 
-export async function dailyUsageRange(q: Queryable, shop: ShopId, userId: string, from: string, to: string): Promise<DailyRow[]> {
+/** One subscription's usage per UTC day from `from` to `to` (both included); a day two periods share is summed. */
+export async function dailyUsageRange(q: Queryable, subscriptionId: string, from: string, to: string): Promise<DailyRow[]> {
   return q.all<DailyRow>(
-    `SELECT d.day AS date, SUM(d.tokens) AS tokens, SUM(d.queries) AS queries
-     FROM daily_usage d JOIN subscriptions s ON s.id = d.subscription_id
-     WHERE s.shop_id = ? AND s.user_id = ? AND d.day >= ? AND d.day <= ?
-     GROUP BY d.day ORDER BY d.day`,
-    [shop, userId, from, to],
+    `SELECT day AS date, SUM(tokens) AS tokens, SUM(queries) AS queries
+     FROM daily_usage WHERE subscription_id = ? AND day >= ? AND day <= ?
+     GROUP BY day ORDER BY day`,
+    [subscriptionId, from, to],
   );
 }
 

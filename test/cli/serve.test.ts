@@ -1,10 +1,14 @@
 /**
  * `allot serve` as a real child process on both dialects: it answers
  * /healthz and, on SIGTERM, finishes the requests in flight before it exits.
+ * Without a master key it says how to make an admin key, in a command that works.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { request } from 'node:http';
+import { tmpdir } from 'node:os';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import { DIALECTS, openTestDb } from '../support/dialects.ts';
 import { MASTER_KEY } from '../support/harness.ts';
 import { dbEnv, serveAllot, type Served } from '../support/process.ts';
@@ -59,3 +63,27 @@ for (const dialect of DIALECTS) {
     assert.equal(row?.id, 'late', 'the drained request was committed');
   });
 }
+
+test('sqlite: cli — serve without a master key suggests a command that makes a working admin key, pasted as it is', async (t) => {
+  const testDb = await openTestDb('sqlite');
+  t.after(testDb.cleanup);
+  const env = dbEnv(testDb.config, { ALLOT_SWEEP_SECONDS: '0' });
+  const served = await serveAllot(env);
+  t.after(async () => {
+    await served.stop();
+  });
+  await until(() => served.logs.some((l) => l.level === 40));
+  const warning = String(served.logs.find((l) => l.level === 40)!.msg);
+  const command = /`([^`]+)`/.exec(warning)?.[1];
+  assert.ok(command, warning);
+
+  // Pasted in another folder, in a shell that has none of the server's settings.
+  const shellEnv = { ...env };
+  delete shellEnv.ALLOT_DB;
+  const { stdout } = await promisify(execFile)('sh', ['-c', command], { cwd: tmpdir(), env: shellEnv });
+  const key = stdout.split('\n')[0]!;
+  assert.match(key, /^allot_sk_/, stdout);
+  const keys = await fetch(`${served.url}/v1/api-keys`, { headers: { authorization: `Bearer ${key}` } });
+  assert.equal(keys.status, 200, 'the server accepts the new key as an admin key');
+  assert.deepEqual((await keys.json()).data.map((k: { role: string }) => k.role), ['admin']);
+});

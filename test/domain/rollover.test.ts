@@ -66,6 +66,8 @@ test('cancel at period end: canceled at the boundary, pending dropped', () => {
   assert.equal(step.next.canceled_at, sub.current_period_end);
   assert.equal(step.next.pending_plan_id, null);
   assert.equal(step.next.plan_id, 'basic', 'a canceled subscription keeps its last plan');
+  assert.equal(step.next.used_tokens, 5, 'and its final counters and period');
+  assert.equal(step.next.current_period_start, sub.current_period_start);
   assert.equal(step.summary.used_tokens, 5);
   assert.equal(step.tenure, null);
 });

@@ -188,6 +188,53 @@ for (const dialect of DIALECTS) {
     assert.deepEqual(unexercised, [], 'every route was checked against the document');
   });
 
+  test(`${dialect}: operations — /openapi.json documents the 409, 413 and 415 answers, and optional bodies as optional`, async (t) => {
+    const allot = await startAllot(dialect, { clock: NOW });
+    t.after(allot.close);
+    const doc = (await allot.api('GET', '/openapi.json', undefined, { key: null })).body as Json;
+    const contract = new Contract(doc);
+    const call = async (method: string, template: string, path: string, body?: unknown, options?: Parameters<Allot['api']>[3]) => {
+      const answer = await allot.api(method, path, body, options);
+      contract.check(method, template, answer);
+      return answer;
+    };
+    await seedPlans(allot, ['basic', 'pro']);
+    const tooLarge = { raw: JSON.stringify({ padding: 'x'.repeat(70_000) }) };
+    const notJson = { raw: 'plan_id=basic', headers: { 'content-type': 'application/x-www-form-urlencoded' } };
+
+    assertProblem(await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1', undefined, notJson), 415, 'unsupported_media_type');
+    assertProblem(await call('POST', '/v1/usage', '/v1/usage', undefined, tooLarge), 413, 'payload_too_large');
+    const keyed = (key: string) => ({ headers: { 'idempotency-key': key } });
+    assertStatus(await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1', { plan_id: 'basic' }, keyed('k1')), 201);
+    const conflict = await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1', { plan_id: 'pro' }, keyed('k1'));
+    assertProblem(conflict, 409, 'idempotency_conflict');
+    assertProblem(await call('POST', '/v1/subscriptions/{shop_id}/{user_id}/suspend', '/v1/subscriptions/s1/u1/suspend', undefined, tooLarge), 413, 'payload_too_large');
+    const key = await call('POST', '/v1/api-keys', '/v1/api-keys', { name: 'k', role: 'shop', shop_id: 's1' });
+    assertProblem(await call('DELETE', '/v1/api-keys/{id}', `/v1/api-keys/${key.body.id}`, undefined, notJson), 415, 'unsupported_media_type');
+    // The cancel body may be left out: at_period_end defaults to true.
+    const canceled = await call('POST', '/v1/subscriptions/{shop_id}/{user_id}/cancel', '/v1/subscriptions/s1/u1/cancel');
+    assertStatus(canceled, 200);
+    assert.equal(canceled.body.cancel_at_period_end, true);
+
+    for (const [path, ops] of Object.entries(doc.paths as Json)) {
+      for (const [method, op] of Object.entries(ops as Json)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        const documented = Object.keys(op.responses);
+        if (method === 'post' || method === 'put') assert.ok(documented.includes('409'), `${where} documents 409 (Idempotency-Key)`);
+        if (method !== 'get') {
+          assert.ok(documented.includes('413'), `${where} documents 413`);
+          assert.ok(documented.includes('415'), `${where} documents 415`);
+        }
+      }
+    }
+    const requestBody = (path: string) => doc.paths[path].post.requestBody;
+    assert.equal(requestBody('/v1/subscriptions/{shop_id}/{user_id}/cancel').required, false);
+    assert.equal(requestBody('/v1/reservations/{id}/release').required, false);
+    assert.equal(requestBody('/v1/usage').required, true);
+    assert.equal(requestBody('/v1/reservations/{id}/commit').required, true);
+    assert.equal(doc.paths['/v1/subscriptions/{shop_id}/{user_id}'].put.requestBody.required, true);
+  });
+
   test(`${dialect}: operations — JSON logs carry the request id; SIGTERM drains`, async (t) => {
     const testDb = await openTestDb(dialect);
     t.after(testDb.cleanup);

@@ -110,7 +110,11 @@ for (const dialect of DIALECTS) {
     assert.equal(u3.status, 'canceled');
     assert.equal(u3.canceled_at, '2025-02-28T12:00:00.000Z');
     assert.equal(u3.next_billing_date, null);
-    assert.equal((await allot.api('GET', '/v1/subscriptions/shop1/u3/status')).status, 404);
+    const u3Status = await allot.api('GET', '/v1/subscriptions/shop1/u3/status');
+    assert.equal(u3Status.status, 200, 'a canceled subscription stays readable');
+    assert.equal(u3Status.body.status, 'canceled');
+    assert.equal(u3Status.body.current_period_end, '2025-02-28T12:00:00.000Z', 'its final period');
+    assert.equal(u3Status.body.days_remaining_in_period, 0);
     const u4 = (await allot.api('GET', '/v1/subscriptions/shop1/u4')).body;
     assert.equal(u4.current_period_end, '2025-06-30T12:00:00.000Z');
     assert.equal(u4.next_billing_date, '2026-01-31T12:00:00.000Z');

@@ -237,6 +237,20 @@ for (const dialect of DIALECTS) {
     });
   });
 
+  test(`${dialect}: the next bill charges the plan that will apply then, and nothing when the subscription ends first`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-05-10T00:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    const amount = async () => (await allot.api('GET', '/v1/subscriptions/shop1/u1/status')).body.next_billing_amount_minor;
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'pro' })).status, 201);
+    assert.equal(await amount(), 2999);
+    const scheduled = await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic', when: 'period_end' });
+    assert.equal(scheduled.body.pending_plan_id, 'basic');
+    assert.equal(await amount(), 999, 'the downgrade applies at the period end, before the next bill');
+    assert.equal((await allot.api('POST', '/v1/subscriptions/shop1/u1/cancel', { at_period_end: true })).status, 200);
+    assert.equal(await amount(), 0, 'it ends before the next bill');
+  });
+
   test(`${dialect}: status with an allowance of 0, bad input and other shops`, async (t) => {
     const allot = await startAllot(dialect, { clock: '2026-05-10T00:00:00.000Z' });
     t.after(allot.close);
@@ -274,5 +288,141 @@ for (const dialect of DIALECTS) {
     assert.equal((await allot.api('GET', STATUS, undefined, { key: ownShop })).status, 200);
     const hiddenDaily = await allot.api('GET', '/v1/subscriptions/shop1/u1/usage/daily', undefined, { key: otherShop });
     assert.equal(hiddenDaily.status, 404);
+  });
+}
+
+for (const dialect of DIALECTS) {
+  test(`${dialect}: a canceled subscription's status is its final period, as it closed`, async (t) => {
+    // basic: 100 000 tokens; period 0 from 2026-01-31T12:00Z.
+    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    const use = usageOf(allot);
+    const first = await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic' });
+    assert.equal(first.status, 201);
+    await allot.setClock('2026-02-01T10:00:00.000Z');
+    await use(30_000);
+    await allot.setClock('2026-02-02T10:00:00.000Z');
+    await use(20_000);
+    await allot.setClock('2026-02-03T10:00:00.000Z');
+    const hold = await allot.api('POST', '/v1/reservations', { shop_id: 'shop1', user_id: 'u1', tokens: 5000 });
+    assert.equal(hold.status, 201, JSON.stringify(hold.body));
+    assert.equal((await allot.api('POST', '/v1/subscriptions/shop1/u1/cancel', { at_period_end: false })).status, 200);
+
+    const canceled = await status(allot, '');
+    assert.deepEqual(canceled, {
+      id: first.body.id, shop_id: 'shop1', user_id: 'u1', plan_id: 'basic', plan_display_name: 'Basic', status: 'canceled',
+      billing_cycle: 'monthly', allowance_interval: 'month', allocated_tokens: 100_000, price_minor: 999, currency: 'USD',
+      started_at: '2026-01-31T12:00:00.000Z',
+      // canceled now: the final period ended then
+      current_period_start: '2026-01-31T12:00:00.000Z', current_period_end: '2026-02-03T10:00:00.000Z',
+      next_billing_date: null, cancel_at_period_end: false, canceled_at: '2026-02-03T10:00:00.000Z', pending_plan_id: null,
+      used_tokens: 50_000, reserved_tokens: 0, remaining_tokens: 50_000, usage_percentage: 50, // the hold ended with it
+      subscription_id: first.body.id, current_usage: 50_000,
+      days_remaining_in_period: 0,
+      next_billing_amount_minor: 0, // nothing is billed next
+      avg_daily_usage: 12_500, // d = 4 (01-31 … 02-03): 50 000 / 4
+      projected_usage: 50_000, // 50 000 + 12 500 · 0
+      projected_exhaustion_date: null,
+      usage_trend: 'stable', // d < 6
+      alerts: [{ type: 'info', code: 'usage_moderate', message: "Moderate usage: 50% of this period's tokens used", action: 'Usage is on track' }],
+      recommendations: [{ code: 'high_tokens_per_query', message: 'Average of 25000 tokens per query is high - consider shorter prompts or responses' }],
+    });
+    const withHistory = await status(allot);
+    assert.deepEqual(withHistory.usage_history.daily.map((p: { date: string; tokens: number }) => [p.date, p.tokens]), [
+      ['2026-01-31', 0], ['2026-02-01', 30_000], ['2026-02-02', 20_000], ['2026-02-03', 0],
+    ]);
+    assert.deepEqual(withHistory.plan_history, []);
+
+    await allot.setClock('2026-03-10T00:00:00.000Z');
+    assert.deepEqual(await status(allot, ''), canceled, 'a canceled subscription no longer changes with time');
+
+    // A later PUT starts a new subscription: status follows the live one again.
+    const again = await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'pro' });
+    assert.equal(again.status, 201);
+    await use(1000);
+    const live = await status(allot, '');
+    assert.equal(live.subscription_id, again.body.id);
+    assert.equal(live.status, 'active');
+    assert.equal(live.current_usage, 1000);
+    assert.equal(live.current_period_start, '2026-03-10T00:00:00.000Z');
+    assert.equal(live.days_remaining_in_period, 31);
+    assert.equal(live.next_billing_amount_minor, 2999);
+  });
+
+  test(`${dialect}: status of a subscription canceled at period end keeps the final period's usage`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    const sub = await allot.api('PUT', '/v1/subscriptions/shop1/u2', { plan_id: 'basic' });
+    assert.equal(sub.status, 201);
+    await allot.setClock('2026-02-26T08:00:00.000Z');
+    await usageOf(allot)(93_000, 'u2');
+    assert.equal((await allot.api('POST', '/v1/subscriptions/shop1/u2/cancel')).status, 200);
+    await allot.setClock('2026-03-10T00:00:00.000Z');
+
+    const res = await allot.api('GET', '/v1/subscriptions/shop1/u2/status?include_history=true');
+    assert.equal(res.status, 200, JSON.stringify(res.body));
+    const s = res.body;
+    assert.equal(s.subscription_id, sub.body.id);
+    assert.equal(s.status, 'canceled');
+    assert.equal(s.canceled_at, '2026-02-28T12:00:00.000Z');
+    assert.equal(s.cancel_at_period_end, true);
+    assert.equal(s.current_period_start, '2026-01-31T12:00:00.000Z');
+    assert.equal(s.current_period_end, '2026-02-28T12:00:00.000Z');
+    assert.equal(s.used_tokens, 93_000);
+    assert.equal(s.current_usage, 93_000);
+    assert.equal(s.remaining_tokens, 7000);
+    assert.equal(s.usage_percentage, 93);
+    assert.equal(s.days_remaining_in_period, 0);
+    assert.equal(s.next_billing_date, null);
+    assert.equal(s.next_billing_amount_minor, 0);
+    assert.equal(s.avg_daily_usage, 13_285.71); // 02-22 … 02-28: 93 000 / 7
+    assert.equal(s.projected_usage, 93_000);
+    assert.equal(s.projected_exhaustion_date, null); // ceil(7000 / 13 285.71) = 1 day after 02-28: past the end
+    assert.equal(s.usage_trend, 'increasing');
+    assert.deepEqual(codes(s.alerts), ['usage_critical'], 'no renewal alert: it has ended');
+    assert.equal(s.usage_history.daily.length, 29); // 01-31 … 02-28
+    assert.equal(s.usage_history.total_queries, 1);
+    assert.equal(s.usage_history.peak_daily_usage, 93_000);
+    const ended = (await allot.api('GET', '/v1/subscriptions/shop1/u2')).body;
+    assert.equal(ended.used_tokens, 93_000, 'the subscription keeps its final counters, as canceling at once does');
+    assert.equal(ended.current_period_end, '2026-02-28T12:00:00.000Z');
+  });
+
+  test(`${dialect}: usage/daily covers the subscription the path names, not the user's earlier ones`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    const use = usageOf(allot);
+    const DAILY = '/v1/subscriptions/shop1/u1/usage/daily';
+    const series = async (query = '') => {
+      const res = await allot.api('GET', `${DAILY}${query}`);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
+      return res.body;
+    };
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic' })).status, 201);
+    await allot.setClock('2026-02-01T10:00:00.000Z');
+    await use(1000);
+    assert.equal((await allot.api('POST', '/v1/subscriptions/shop1/u1/cancel', { at_period_end: false })).status, 200);
+    assert.deepEqual((await series('?from=2026-02-01&to=2026-02-01')).data, [{ date: '2026-02-01', tokens: 1000, queries: 1 }], 'the latest canceled one reads');
+
+    await allot.setClock('2026-02-01T14:00:00.000Z');
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'pro' })).status, 201);
+    await use(500);
+    await allot.setClock('2026-02-02T09:00:00.000Z');
+    await use(200);
+
+    assert.deepEqual((await series('?from=2026-01-31&to=2026-02-02')).data, [
+      { date: '2026-01-31', tokens: 0, queries: 0 },
+      { date: '2026-02-01', tokens: 500, queries: 1 }, // not the canceled subscription's 1000
+      { date: '2026-02-02', tokens: 200, queries: 1 },
+    ]);
+    const current = await series();
+    assert.equal(current.from, '2026-02-01'); // the live subscription's period start
+    assert.equal(current.to, '2026-02-02');
+    assert.deepEqual(current.data.map((p: { tokens: number }) => p.tokens), [500, 200]);
+    const s = await status(allot);
+    assert.deepEqual(s.usage_history.daily.map((p: { tokens: number }) => p.tokens), [500, 200], 'status and the series agree');
   });
 }

@@ -45,3 +45,38 @@ for (const dialect of DIALECTS) {
     assert.equal((await allot.api('GET', '/v1/test-clock')).body.now, '2026-01-10T00:00:00.000Z');
   });
 }
+
+for (const dialect of DIALECTS) {
+  test(`${dialect}: text with the NUL character is refused with 400 everywhere; an escaped backslash before u0000 is plain text`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-01-10T00:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic' })).status, 201);
+    const attempts: Array<[string, string, Record<string, unknown>]> = [
+      ['POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop1', user_id: 'u1', tokens: 1, model: 'gpt\u0000' }],
+      ['POST', '/v1/plans', { id: 'nul', display_name: 'Nul\u0000plan', allocated_tokens: 1, price_minor: 1, currency: 'USD', billing_cycle: 'monthly', tier: 1 }],
+      ['POST', '/v1/api-keys', { name: '\u0000', role: 'admin' }],
+    ];
+    for (const [method, path, body] of attempts) {
+      const res = await allot.api(method, path, body);
+      assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.code, 'validation_error');
+      assert.match(res.body.detail, /NUL/);
+    }
+    const events = await allot.api('GET', '/v1/usage?shop_id=shop1');
+    assert.equal(events.body.data.length, 0, 'nothing was recorded');
+    assert.equal((await allot.api('GET', '/v1/plans/nul')).status, 404);
+
+    // A cursor made by hand around a real one.
+    const real = (await allot.api('GET', '/v1/plans?limit=1')).body.next_cursor as string;
+    const forged = JSON.parse(Buffer.from(real, 'base64url').toString('utf8'));
+    forged.after = 'a\u0000';
+    const page = await allot.api('GET', `/v1/plans?limit=1&cursor=${Buffer.from(JSON.stringify(forged)).toString('base64url')}`);
+    assert.equal(page.status, 400, JSON.stringify(page.body));
+    assert.equal(page.body.errors[0].path, 'cursor');
+
+    const literal = await allot.api('POST', '/v1/usage', { event_id: 'e2', shop_id: 'shop1', user_id: 'u1', tokens: 1, model: 'gpt\\u0000' });
+    assert.equal(literal.status, 200, JSON.stringify(literal.body));
+    assert.equal((await allot.api('GET', '/v1/usage/e2?shop_id=shop1')).body.model, 'gpt\\u0000');
+  });
+}

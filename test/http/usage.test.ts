@@ -163,6 +163,43 @@ for (const dialect of DIALECTS) {
     assertProblem(await allot.api('GET', '/v1/usage?from=yesterday'), 400, 'validation_error');
   });
 
+  test(`${dialect}: usage list — a day as to covers that whole day; from after to → 400`, async (t) => {
+    const allot = await start(dialect, t);
+    await subscribe(allot, 's1', 'u1');
+    const at = async (instant: string, eventId: string) => {
+      await allot.setClock(instant);
+      assertStatus(await usage(allot, { event_id: eventId, tokens: 1 }), 200);
+    };
+    await at('2026-02-01T09:00:00.000Z', 'feb1');
+    await at('2026-02-02T00:00:00.000Z', 'feb2-first');
+    await at('2026-02-02T23:59:59.999Z', 'feb2-last');
+    await at('2026-02-03T00:00:00.000Z', 'feb3');
+    const listed = async (query: string) => {
+      const res = await allot.api('GET', `/v1/usage?shop_id=s1&${query}`);
+      assertStatus(res, 200);
+      return res.body.data.map((e: { event_id: string }) => e.event_id);
+    };
+
+    assert.deepEqual(await listed('to=2026-02-02'), ['feb1', 'feb2-first', 'feb2-last'], 'to=day includes that day, as /usage/daily does');
+    assert.deepEqual(await listed('from=2026-02-02&to=2026-02-02'), ['feb2-first', 'feb2-last'], 'one day, from and to alike');
+    assert.deepEqual(await listed('from=2026-02-02T12:00:00.000Z&to=2026-02-02'), ['feb2-last']);
+    assert.deepEqual(await listed('to=2026-02-03T00:00:00.000Z'), ['feb1', 'feb2-first', 'feb2-last'], 'an instant stays an exclusive end');
+
+    for (const query of [
+      'from=2026-02-03&to=2026-02-02',
+      'from=2026-02-02T00:00:00.001Z&to=2026-02-02T00:00:00.000Z',
+      'from=2026-02-03T00:00:00.000Z&to=2026-02-02',
+      'from=2026-02-02T00:00:00.000Z&to=2026-02-02T00:00:00.000Z',
+    ]) {
+      const res = await allot.api('GET', `/v1/usage?shop_id=s1&${query}`);
+      assertProblem(res, 400, 'validation_error');
+      assert.deepEqual(errorPaths(res), ['from'], query);
+    }
+    const daily = await allot.api('GET', '/v1/subscriptions/s1/u1/usage/daily?from=2026-02-03&to=2026-02-02');
+    assertProblem(daily, 400, 'validation_error');
+    assert.deepEqual(errorPaths(daily), ['from']);
+  });
+
   test(`${dialect}: usage — bad input is 400 and changes nothing`, async (t) => {
     const allot = await start(dialect, t);
     await subscribe(allot, 's1', 'u1');

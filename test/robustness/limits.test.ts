@@ -112,6 +112,58 @@ for (const dialect of DIALECTS) {
     assert.equal((await hold({ reservation_id: 'after-expiry' })).status, 201);
     await assertVerified(allot.testDb.db);
   });
+
+  test(`${dialect}: a period counts at most 10^15 tokens, recorded or committed, and the next period starts from zero`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-03-01T00:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot, ['basic']);
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/s/u', { plan_id: 'basic' })).status, 201);
+    const record = (id: string, tokens: number) => allot.api('POST', '/v1/usage', { event_id: id, shop_id: 's', user_id: 'u', tokens });
+    const hold = await allot.api('POST', '/v1/reservations', { shop_id: 's', user_id: 'u', tokens: 1, reservation_id: 'h' });
+    assert.equal(hold.status, 201);
+    for (let batch = 0; batch < 10; batch++) {
+      const answers = await Promise.all(Array.from({ length: 100 }, (_, i) => record(`max-${batch}-${i}`, 1e12 - (batch === 0 && i === 0 ? 1 : 0))));
+      assert.deepEqual([...new Set(answers.map((r) => r.status))], [200]);
+    }
+    // 10^15 - 1 used and 1 held: the counters are full.
+    await refusedWithoutChange(allot, async () => {
+      const over = await record('one-more', 1);
+      assertProblem(over, 429, 'quota_exceeded');
+      assert.match(over.body.detail, /10{15}|1000000000000000/);
+      assertProblem(await allot.api('POST', '/v1/reservations/h/commit', { tokens: 2 }), 429, 'quota_exceeded');
+    });
+    const committed = await allot.api('POST', '/v1/reservations/h/commit', { tokens: 1 });
+    assert.equal(committed.status, 200, JSON.stringify(committed.body));
+    assert.equal(committed.body.used_tokens, 1e15);
+    const status = await allot.api('GET', '/v1/subscriptions/s/u/status');
+    assert.equal(status.body.used_tokens, 1e15);
+
+    await allot.setClock('2026-04-01T00:00:00.000Z');
+    const next = await record('next-period', 7);
+    assert.equal(next.status, 200, JSON.stringify(next.body));
+    assert.equal(next.body.used_tokens, 7);
+    const history = await allot.api('GET', '/v1/subscriptions/s/u/periods');
+    assert.equal(history.body.data[0].used_tokens, 1e15);
+    await assertVerified(allot.testDb.db);
+  });
+
+  test(`${dialect}: a rollover whose guarded write cannot win gives up after a bounded number of attempts`, { timeout: 60_000 }, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-03-01T00:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot, ['basic']);
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/s/u', { plan_id: 'basic' })).status, 201);
+    // A count JavaScript cannot hold exactly (2^53 + 1), as only a damaged database could have it:
+    // the guard compares with the value read back, which never matches.
+    await allot.testDb.db.run(`UPDATE subscriptions SET used_tokens = 9007199254740993`, []);
+    await allot.setClock('2026-04-01T00:00:00.000Z');
+    const stuck = await allot.api('GET', '/v1/subscriptions/s/u/status');
+    assert.equal(stuck.status, 500, JSON.stringify(stuck.body));
+    assert.equal(stuck.body.code, 'internal_error');
+    await allot.testDb.db.run(`UPDATE subscriptions SET used_tokens = 5`, []);
+    const rolled = await allot.api('GET', '/v1/subscriptions/s/u/status');
+    assert.equal(rolled.status, 200, JSON.stringify(rolled.body));
+    assert.equal(rolled.body.used_tokens, 0);
+  });
 }
 
 test('ALLOT_MAX_ACTIVE_HOLDS is read once and must be a positive integer', () => {

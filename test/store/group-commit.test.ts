@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { UniqueViolation } from '../../src/store/db.ts';
+import { DatabaseUnavailable, UniqueViolation } from '../../src/store/db.ts';
 import { openSqlite, type SqliteDb } from '../../src/store/sqlite/db.ts';
 
 async function freshDb(t: { after(fn: () => Promise<void>): void }): Promise<SqliteDb> {
@@ -143,4 +143,24 @@ test('work that arrives while the WAL is being synced waits, then runs as one ba
     return;
   }
   t.skip('in ten rounds the first sync always ended before a second arrival');
+});
+
+test('a batch SQLite abandons mid-way (a full disk) fails as a whole with 503, and the next batch works', { timeout: 30_000 }, async (t) => {
+  const db = await freshDb(t);
+  await db.run('CREATE TABLE blobs (id TEXT PRIMARY KEY, body BLOB NOT NULL)');
+  const pages = (await db.one<{ page_count: number }>('PRAGMA page_count'))!.page_count;
+  // A database that may not grow by more than a few pages: the large row fills it, and SQLite rolls the whole transaction back.
+  await db.run(`PRAGMA max_page_count = ${pages + 4}`);
+  const before = db.stats.batches;
+  const outcomes = await Promise.allSettled([
+    db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['a', 1])),
+    db.transaction(async (tx) => tx.run('INSERT INTO blobs (id, body) VALUES (?, ?)', ['big', Buffer.alloc(1 << 20)])),
+    db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['c', 3])),
+  ]);
+  assert.equal(db.stats.batches - before, 1);
+  assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected']);
+  for (const o of outcomes) assert.ok(o.status === 'rejected' && o.reason instanceof DatabaseUnavailable, String((o as PromiseRejectedResult).reason));
+  assert.deepEqual(await ids(db), [], 'nothing of the abandoned batch was committed, not even after it');
+  assert.equal(await db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['after', 1])), 1);
+  assert.deepEqual(await ids(db), ['after']);
 });

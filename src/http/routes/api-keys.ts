@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../service/api-keys.ts';
 import { route } from '../route.ts';
-import { decodeCursor, identifier, idParams, instant, limitQuery, page, pageOf } from '../schemas.ts';
+import { decodeCursor, identifier, idParams, instant, limitQuery, listKey, page, pageOf } from '../schemas.ts';
 
 export const apiKeySchema = z.object({
   id: z.string(),
@@ -38,8 +38,9 @@ export const apiKeyRoutes = [
     query: z.object({ limit: limitQuery, cursor: z.string().max(512).optional() }),
     responses: { 200: { description: 'Keys', schema: page(apiKeySchema) } },
     handler: async ({ query, scope, services }) => {
-      const keys = await listApiKeys(services, scope, { after: decodeCursor(query.cursor, z.string()), limit: query.limit + 1 });
-      const { items, next_cursor } = pageOf(keys, query.limit, (last) => last.id);
+      const list = listKey('api-keys');
+      const keys = await listApiKeys(services, scope, { after: decodeCursor(query.cursor, list, z.string()), limit: query.limit + 1 });
+      const { items, next_cursor } = pageOf(keys, query.limit, list, (last) => last.id);
       return { status: 200, body: { data: items, next_cursor } };
     },
   }),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { archive, createPlan, getPlan, listAllPlans } from '../../service/plans.ts';
 import { planView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { decodeCursor, identifier, idParams, instant, limitQuery, page, pageOf, booleanQuery } from '../schemas.ts';
+import { decodeCursor, identifier, idParams, instant, limitQuery, listKey, page, pageOf, booleanQuery } from '../schemas.ts';
 
 export const planBody = z
   .object({
@@ -49,9 +49,10 @@ export const planRoutes = [
     query: z.object({ limit: limitQuery, cursor: z.string().max(512).optional(), include_archived: booleanQuery.default(true) }),
     responses: { 200: { description: 'Plans by id', schema: page(planSchema) } },
     handler: async ({ query, services }) => {
-      const after = decodeCursor(query.cursor, z.string());
+      const list = listKey('plans', { include_archived: query.include_archived });
+      const after = decodeCursor(query.cursor, list, z.string());
       const plans = await listAllPlans(services, { includeArchived: query.include_archived, after, limit: query.limit + 1 });
-      const { items, next_cursor } = pageOf(plans, query.limit, (last) => last.id);
+      const { items, next_cursor } = pageOf(plans, query.limit, list, (last) => last.id);
       return { status: 200, body: { data: items.map(planView), next_cursor } };
     },
   }),

@@ -6,7 +6,7 @@ import {
 } from '../../service/subscriptions.ts';
 import { periodSummaryView, subscriptionView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { booleanQuery, day, decodeCursor, identifier, instant, limitQuery, page, pageOf, shopUserParams } from '../schemas.ts';
+import { booleanQuery, day, decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, shopUserParams } from '../schemas.ts';
 
 export const subscriptionSchema = z.object({
   id: z.string(),
@@ -129,9 +129,10 @@ export const subscriptionRoutes = [
     }),
     responses: { 200: { description: 'Subscriptions by id', schema: page(subscriptionSchema) } },
     handler: async ({ query, scope, services }) => {
-      const after = decodeCursor(query.cursor, z.string());
+      const list = listKey('subscriptions', { shop_id: query.shop_id ?? scope.ownShop ?? undefined, status: query.status });
+      const after = decodeCursor(query.cursor, list, z.string());
       const subs = await listShopSubscriptions(services, scope, { shop_id: query.shop_id, status: query.status, after, limit: query.limit + 1 });
-      const { items, next_cursor } = pageOf(subs, query.limit, (last) => last.id);
+      const { items, next_cursor } = pageOf(subs, query.limit, list, (last) => last.id);
       return { status: 200, body: { data: items.map(subscriptionView), next_cursor } };
     },
   }),
@@ -181,16 +182,17 @@ export const subscriptionRoutes = [
     query: z.object({ limit: limitQuery, cursor: z.string().max(512).optional() }),
     responses: { 200: { description: 'Period summaries', schema: page(periodSchema) }, ...notFound },
     handler: async ({ params, query, scope, services }) => {
-      const before = decodeCursor(query.cursor, z.number().int());
+      const list = listKey('periods', params);
+      const before = decodeCursor(query.cursor, list, z.number().int());
       const periods = await listPeriods(services, scope, params.shop_id, params.user_id, { before, limit: query.limit + 1 });
-      const { items, next_cursor } = pageOf(periods, query.limit, (last) => last.period_start);
+      const { items, next_cursor } = pageOf(periods, query.limit, list, (last) => last.period_start);
       return { status: 200, body: { data: items.map(periodSummaryView), next_cursor } };
     },
   }),
   route({
     method: 'GET',
     path: '/v1/subscriptions/{shop_id}/{user_id}/status',
-    summary: 'Status with analytics, alerts and upgrade advice',
+    summary: 'Status with analytics, alerts and upgrade advice; a canceled subscription reports its final period',
     tag: 'Subscriptions',
     params: shopUserParams,
     query: z.object({ include_history: booleanQuery.default(false) }),
@@ -203,7 +205,7 @@ export const subscriptionRoutes = [
   route({
     method: 'GET',
     path: '/v1/subscriptions/{shop_id}/{user_id}/usage/daily',
-    summary: 'Daily usage series (UTC days, zero-filled) for charts',
+    summary: 'Daily usage series (UTC days, zero-filled) of the live subscription, else the latest canceled one',
     tag: 'Subscriptions',
     params: shopUserParams,
     query: z.object({ from: day.optional(), to: day.optional() }),

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { parseInstant } from '../../domain/clock.ts';
+import { DAY_MS, parseInstant } from '../../domain/clock.ts';
 import { validationError } from '../../domain/errors.ts';
 import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
 import { usageEventView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { decodeCursor, identifier, instant, limitQuery, page, pageOf, tokenCount } from '../schemas.ts';
+import { decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, tokenCount } from '../schemas.ts';
 
 export const usageBody = z
   .object({
@@ -53,9 +53,19 @@ export const checkResultSchema = z.object({
   reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable(),
 });
 
-function instantQuery(path: string) {
+const BARE_DAY = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * An RFC 3339 instant, or a bare day `YYYY-MM-DD`: `from` reads a day as its
+ * first instant; `to` covers a day whole (as `/usage/daily` does), an instant
+ * being the range's exclusive end.
+ */
+function instantQuery(path: 'from' | 'to') {
   return z
     .string()
+    .describe(path === 'from'
+      ? 'RFC 3339 instant, or a day YYYY-MM-DD (its first instant); included'
+      : 'RFC 3339 instant (excluded), or a day YYYY-MM-DD (included whole)')
     .optional()
     .transform((value, ctx) => {
       if (value === undefined) return undefined;
@@ -64,9 +74,27 @@ function instantQuery(path: string) {
         ctx.addIssue({ code: 'custom', message: `${path} must be an RFC 3339 instant or a day` });
         return z.NEVER;
       }
-      return ms;
+      return path === 'to' && BARE_DAY.test(value) ? ms + DAY_MS : ms;
     });
 }
+
+export const usageListQuery = z
+  .object({
+    shop_id: identifier.optional(),
+    user_id: identifier.optional(),
+    from: instantQuery('from'),
+    /** Exclusive end, in epoch ms. */
+    to: instantQuery('to'),
+    limit: limitQuery,
+    cursor: z.string().max(512).optional(),
+  })
+  .superRefine((query, ctx) => {
+    if (query.from !== undefined && query.to !== undefined && query.from >= query.to) {
+      ctx.addIssue({ code: 'custom', path: ['from'], message: 'must be before to (a day given as to counts whole)' });
+    }
+  });
+
+const usageEventPosition = z.object({ created_at: z.number().int(), event_id: z.string() });
 
 export const usageRoutes = [
   route({
@@ -88,19 +116,14 @@ export const usageRoutes = [
     path: '/v1/usage',
     summary: 'Stored usage events, oldest first (audit)',
     tag: 'Usage',
-    query: z.object({
-      shop_id: identifier.optional(),
-      user_id: identifier.optional(),
-      from: instantQuery('from'),
-      to: instantQuery('to'),
-      limit: limitQuery,
-      cursor: z.string().max(512).optional(),
-    }),
+    query: usageListQuery,
     responses: { 200: { description: 'Usage events', schema: page(usageEventSchema) } },
     handler: async ({ query, scope, services }) => {
-      const after = decodeCursor(query.cursor, z.object({ created_at: z.number().int(), event_id: z.string() }));
-      const events = await listUsage(services, scope, { ...query, after, limit: query.limit + 1 });
-      const { items, next_cursor } = pageOf(events, query.limit, (last) => ({ created_at: last.created_at, event_id: last.event_id }));
+      const { shop_id, user_id, from, to } = query;
+      const list = listKey('usage', { shop_id: shop_id ?? scope.ownShop ?? undefined, user_id, from, to });
+      const after = decodeCursor(query.cursor, list, usageEventPosition);
+      const events = await listUsage(services, scope, { shop_id, user_id, from, to, after, limit: query.limit + 1 });
+      const { items, next_cursor } = pageOf(events, query.limit, list, (last) => ({ created_at: last.created_at, event_id: last.event_id }));
       return { status: 200, body: { data: items.map(usageEventView), next_cursor } };
     },
   }),

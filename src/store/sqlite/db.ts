@@ -43,18 +43,22 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
 type Params = readonly unknown[];
 
 function bindable(params: Params): readonly unknown[] {
   return params.some((p) => typeof p === 'boolean') ? params.map((p) => (typeof p === 'boolean' ? (p ? 1 : 0) : p)) : params;
 }
 
+/** SQLite's codes for a database that cannot be written now (extended codes such as `SQLITE_IOERR_FSYNC` included). */
+const UNAVAILABLE = /^SQLITE_(CANTOPEN|IOERR|FULL|READONLY|BUSY|LOCKED|NOMEM)(_|$)/;
+
 function normalise(error: unknown): unknown {
+  if (error instanceof UniqueViolation || error instanceof DatabaseUnavailable) return error;
   const code = (error as { code?: unknown } | null)?.code;
   if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') return new UniqueViolation(error);
-  if (code === 'SQLITE_CANTOPEN' || code === 'SQLITE_IOERR' || code === 'SQLITE_FULL' || code === 'SQLITE_READONLY') {
-    return new DatabaseUnavailable(error);
-  }
+  if (typeof code === 'string' && UNAVAILABLE.test(code)) return new DatabaseUnavailable(error);
   return error;
 }
 
@@ -192,47 +196,63 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     const batch = queue.splice(0, maxBatch);
     stats.batches++;
     stats.transactions += batch.length;
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
+    try {
+      const outcomes = await runTogether(batch);
+      const answer = (syncError?: unknown) => batch.forEach((pending, i) => {
+        const outcome = outcomes[i]!;
+        if (syncError !== undefined) pending.reject(syncError);
+        else if (outcome.ok) pending.resolve(outcome.value);
+        else pending.reject(outcome.error);
+      });
+      if (syncsWal) durable(committed).then(() => answer(), answer);
+      else answer();
+    } finally {
+      running = false;
+      schedule();
+    }
+  };
+
+  /**
+   * Runs a batch in one transaction, each member in its own savepoint. When
+   * the transaction as a whole fails (at COMMIT, or because SQLite abandoned
+   * it after a full disk or an I/O error), every member fails with that error.
+   */
+  async function runTogether(batch: Pending[]): Promise<Outcome[]> {
+    const failAll = (error: unknown): Outcome[] => {
+      try {
+        if (writer.inTransaction) writer.exec('ROLLBACK');
+      } catch {
+        // Nothing of the batch was committed either way.
+      }
+      const failed = normalise(error);
+      return batch.map(() => ({ ok: false, error: failed }));
+    };
+    const outcomes: Outcome[] = [];
     try {
       control.begin.run();
-    } catch (error) {
-      running = false;
-      for (const pending of batch) pending.reject(normalise(error));
-      schedule();
-      return;
-    }
-    for (const pending of batch) {
-      control.savepoint.run();
-      try {
-        const value = await pending.work(tx);
-        control.release.run();
-        outcomes.push({ ok: true, value });
-      } catch (error) {
-        control.rollbackTo.run();
-        control.release.run();
-        outcomes.push({ ok: false, error: normalise(error) });
+      for (const pending of batch) {
+        // Outside a transaction SAVEPOINT would open a new one and RELEASE commit it on its own.
+        if (!writer.inTransaction) return failAll(new DatabaseUnavailable('the batch transaction was rolled back'));
+        control.savepoint.run();
+        try {
+          const value = await pending.work(tx);
+          control.release.run();
+          outcomes.push({ ok: true, value });
+        } catch (error) {
+          if (!writer.inTransaction) return failAll(error);
+          control.rollbackTo.run();
+          control.release.run();
+          outcomes.push({ ok: false, error: normalise(error) });
+        }
       }
-    }
-    let commitError: unknown;
-    try {
+      if (!writer.inTransaction) return failAll(new DatabaseUnavailable('the batch transaction was rolled back'));
       control.commit.run();
       committed++;
+      return outcomes;
     } catch (error) {
-      commitError = normalise(error);
-      if (writer.inTransaction) writer.exec('ROLLBACK');
+      return failAll(error);
     }
-    running = false;
-    const answer = (syncError?: unknown) => batch.forEach((pending, i) => {
-      const outcome = outcomes[i]!;
-      const error = commitError ?? syncError;
-      if (error !== undefined) pending.reject(error);
-      else if (outcome.ok) pending.resolve(outcome.value);
-      else pending.reject(outcome.error);
-    });
-    if (commitError === undefined && syncsWal) durable(committed).then(() => answer(), answer);
-    else answer();
-    schedule();
-  };
+  }
 
   function schedule(): void {
     if (scheduled || running || queue.length === 0) return;
