@@ -78,8 +78,9 @@ export function openApiDocument(routes: readonly AnyRoute[], version: string) {
     (paths[route.path] ??= {})[route.method.toLowerCase()] = operation;
   }
   const open = (summary: string, content: string) => ({ get: { summary, security: [], tags: ['Operations'], responses: { 200: { description: 'OK', content: { [content]: {} } } } } });
-  paths['/healthz'] = open('Alive', 'application/json');
-  paths['/readyz'] = { get: { summary: 'Database reachable', security: [], tags: ['Operations'], responses: { 200: { description: 'Ready' }, 503: { description: 'service_unavailable', content: { 'application/problem+json': { schema: problemRef } } } } } };
+  const unavailable = { description: 'service_unavailable', content: { 'application/problem+json': { schema: problemRef } } };
+  paths['/healthz'] = { get: { summary: 'Alive (503 only when allot must restart)', security: [], tags: ['Operations'], responses: { 200: { description: 'Alive' }, 503: unavailable } } };
+  paths['/readyz'] = { get: { summary: 'Database reachable', security: [], tags: ['Operations'], responses: { 200: { description: 'Ready' }, 503: unavailable } } };
   paths['/metrics'] = open('Prometheus metrics', 'text/plain');
   paths['/openapi.json'] = open('This document', 'application/json');
   paths['/docs'] = open('API reference page', 'text/html');

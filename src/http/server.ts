@@ -137,7 +137,12 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     sendProblem(reply, new AllotError('not_found', `No route ${request.method} ${request.url.split('?')[0]}.`)),
   );
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Alive unless the store failed in a way only a restart recovers from: then a liveness probe should restart allot.
+  app.get('/healthz', async (_request, reply) => {
+    const fatal = services.db.fatalError?.();
+    if (fatal) return sendProblem(reply, new AllotError('service_unavailable', `${fatal.message}.`));
+    return { status: 'ok' };
+  });
   app.get('/readyz', async (_request, reply) => {
     try {
       await services.db.ping();

@@ -38,6 +38,12 @@ export interface Db extends Queryable {
   oneUnsynced?<T = Row>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
   /** Resolves when the database answers. */
   ping(): Promise<void>;
+  /**
+   * A failure the database cannot come back from while this process runs (a
+   * failed sync of SQLite's log): allot must restart. Adapters without such
+   * failures leave it out.
+   */
+  fatalError?(): Error | undefined;
   close(): Promise<void>;
 }
 

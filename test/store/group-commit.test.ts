@@ -5,6 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { fdatasync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -163,4 +164,36 @@ test('a batch SQLite abandons mid-way (a full disk) fails as a whole with 503, a
   assert.deepEqual(await ids(db), [], 'nothing of the abandoned batch was committed, not even after it');
   assert.equal(await db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['after', 1])), 1);
   assert.deepEqual(await ids(db), ['after']);
+});
+
+test('a failed sync of the write-ahead log is fatal: nothing more is answered until a restart recovers', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'allot-group-commit-'));
+  const path = join(dir, 'allot.db');
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  let failNext = false;
+  const db = openSqlite(path, {
+    fdatasync: (fd, done) => {
+      if (!failNext) return fdatasync(fd, done);
+      failNext = false;
+      setImmediate(() => done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })));
+    },
+  });
+  await db.run('CREATE TABLE ledger (id TEXT PRIMARY KEY, tokens INTEGER NOT NULL)');
+  const insert = (id: string) => db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', [id, 1]));
+  assert.equal(await insert('a'), 1);
+
+  failNext = true;
+  await assert.rejects(insert('b'), DatabaseUnavailable);
+  // The next sync would succeed, but it could not vouch for the pages the failed one lost.
+  await assert.rejects(insert('c'), /restart allot/);
+  await assert.rejects(db.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['d', 1]), DatabaseUnavailable);
+  await assert.rejects(db.all('SELECT id FROM ledger'), DatabaseUnavailable);
+  await assert.rejects(db.ping(), DatabaseUnavailable);
+  await db.close();
+
+  const restarted = openSqlite(path);
+  t.after(() => restarted.close());
+  const rows = (await restarted.all<{ id: string }>('SELECT id FROM ledger ORDER BY id')).map((r) => r.id);
+  assert.ok(rows.includes('a') && !rows.includes('c') && !rows.includes('d'), rows.join());
+  assert.equal(await restarted.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['e', 1])), 1);
 });

@@ -30,6 +30,8 @@ export interface SqliteOptions {
   synchronous?: 'full' | 'normal';
   /** Most transactions committed together in one batch. */
   maxBatch?: number;
+  /** How the write-ahead log is synced; tests pass one that fails. */
+  fdatasync?: (fd: number, done: (error: NodeJS.ErrnoException | null) => void) => void;
 }
 
 /** The SQLite `Db`, with counters of its group commit (for tests and diagnostics). */
@@ -150,6 +152,14 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
   let synced = 0;
   let syncing = false;
   let walFd: number | undefined;
+  /**
+   * Set once a sync of the log failed. The kernel may have dropped the pages it
+   * could not write and a later sync would then report success without them,
+   * so nothing more is written or read until allot restarts and SQLite
+   * recovers from what is on disk.
+   */
+  let failedSync: DatabaseUnavailable | undefined;
+  const syncData = options.fdatasync ?? fdatasync;
   const syncWaiters: Array<{ upTo: number; resolve: () => void; reject: (error: unknown) => void }> = [];
 
   function syncWal(): void {
@@ -160,14 +170,15 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
       syncing = false;
       stats.walSyncs++;
       if (error === null) synced = upTo;
+      else failedSync ??= new DatabaseUnavailable(`the write-ahead log could not be synced (${String(error)}); restart allot`);
       for (let i = syncWaiters.length - 1; i >= 0; i--) {
         const waiter = syncWaiters[i]!;
         if (waiter.upTo > upTo) continue;
         syncWaiters.splice(i, 1);
-        if (error === null) waiter.resolve();
-        else waiter.reject(new DatabaseUnavailable(error));
+        if (failedSync) waiter.reject(failedSync);
+        else waiter.resolve();
       }
-      if (syncWaiters.length > 0) syncWal();
+      if (syncWaiters.length > 0 && !failedSync) syncWal();
       schedule();
     };
     try {
@@ -177,11 +188,12 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
       return;
     }
     // The log's data and size, not its timestamps: all that recovery after a crash reads.
-    fdatasync(walFd, settle);
+    syncData(walFd, settle);
   }
 
   /** Resolves once every batch up to `upTo` is on disk. */
   function durable(upTo: number): Promise<void> {
+    if (failedSync) return Promise.reject(failedSync);
     if (!syncsWal || synced >= upTo) return Promise.resolve();
     return new Promise((resolve, reject) => {
       syncWaiters.push({ upTo, resolve, reject });
@@ -194,6 +206,12 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     if (running || queue.length === 0) return;
     running = true;
     const batch = queue.splice(0, maxBatch);
+    if (failedSync) {
+      running = false;
+      for (const pending of batch) pending.reject(failedSync);
+      schedule();
+      return;
+    }
     stats.batches++;
     stats.transactions += batch.length;
     try {
@@ -266,7 +284,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
   const readQueryable = queryable(reads);
   /** Answers rows only once the commits they may show are durable. */
   const afterSync = async <T>(rows: T): Promise<T> => {
-    if (synced < committed) await durable(committed);
+    if (failedSync || synced < committed) await durable(committed);
     return rows;
   };
 
@@ -283,6 +301,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     }),
     transaction<T>(work: (q: Queryable) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new DatabaseUnavailable('database closed'));
+      if (failedSync) return Promise.reject(failedSync);
       return new Promise<T>((resolve, reject) => {
         queue.push({ work, resolve: resolve as (v: unknown) => void, reject });
         schedule();
@@ -304,7 +323,9 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
       if (syncsWal && applied.length > 0) fdatasyncSync(walFd ??= openSync(`${path}-wal`, 'r'));
       return applied;
     },
+    fatalError: () => failedSync,
     async ping(): Promise<void> {
+      if (failedSync) throw failedSync;
       try {
         reader.prepare('SELECT 1').get();
       } catch (error) {
