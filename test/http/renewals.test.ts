@@ -145,6 +145,33 @@ for (const dialect of DIALECTS) {
     assert.equal((await allot.api('POST', '/v1/renewals/run', undefined, { key: shopKey })).status, 403);
   });
 
+  test(`${dialect}: the sweep runs a page together on SQLite and only a few transactions at once on PostgreSQL`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2025-01-15T09:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot, ['basic']);
+    const USERS = 30;
+    for (let i = 0; i < USERS; i++) assert.equal((await allot.api('PUT', `/v1/subscriptions/shop1/u${i}`, { plan_id: 'basic' })).status, 201);
+    let inFlight = 0;
+    let most = 0;
+    const db = allot.testDb.db;
+    const counting = new Proxy(db, {
+      get(target, property) {
+        if (property === 'transaction') {
+          return <T>(work: Parameters<Db['transaction']>[0]) => {
+            most = Math.max(most, ++inFlight);
+            return (target.transaction(work) as Promise<T>).finally(() => inFlight--);
+          };
+        }
+        const value = Reflect.get(target, property);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    const report = await runRenewals(new Services(counting, new TestClock(Date.parse('2025-02-15T10:00:00.000Z'))));
+    assert.equal(report.subscriptions_rolled, USERS);
+    if (dialect === 'sqlite') assert.equal(most, USERS, 'one page, one batch');
+    else assert.ok(most >= 2 && most <= 4, `${most} transactions at once`);
+  });
+
   test(`${dialect}: two sweepers at once close each period exactly once`, async (t) => {
     const allot = await startAllot(dialect, { clock: '2025-01-15T09:00:00.000Z' });
     t.after(allot.close);
