@@ -22,7 +22,10 @@ export function register(program: Command): void {
     .command('renew')
     .description('roll every subscription whose period ended, and free expired holds')
     .action(async () => {
-      const report = await withServices((s) => runRenewals(s));
+      const report = await withServices((s) => runRenewals(s, (id, error) => {
+        console.error(`allot: subscription ${id} could not be brought up to date: ${error instanceof Error ? error.message : String(error)}`);
+      }));
       console.log(JSON.stringify(report));
+      if (report.subscriptions_failed > 0) process.exitCode = 1;
     });
 }

@@ -28,7 +28,8 @@ export async function serve(): Promise<void> {
   const app = buildServer({ services, masterKey: config.ALLOT_MASTER_KEY, logLevel: config.LOG_LEVEL });
   const stopSweeper =
     config.ALLOT_SWEEP_SECONDS > 0
-      ? startSweeper(services, config.ALLOT_SWEEP_SECONDS, (error) => app.log.error({ err: error }, 'renewal sweep failed'))
+      ? startSweeper(services, config.ALLOT_SWEEP_SECONDS, (error, subscriptionId) =>
+        app.log.error({ err: error, subscription_id: subscriptionId }, 'renewal sweep failed'))
       : async () => undefined;
   const address = await app.listen({ host: config.HOST, port: config.PORT });
   app.log.info(

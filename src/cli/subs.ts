@@ -33,7 +33,7 @@ function statusText(s: Status): string[] {
   const lines = [
     ...subscriptionText(s),
     `days       ${s.days_remaining_in_period} remaining in the period`,
-    `billing    ${formatAmount(s.next_billing_amount_minor, s.currency)} ${s.billing_cycle}${s.next_billing_date ? `, next on ${s.next_billing_date}` : ''}`,
+    `billing    ${formatAmount(s.next_billing_amount_minor, s.next_billing_currency)} ${s.billing_cycle}${s.next_billing_date ? `, next on ${s.next_billing_date}` : ''}`,
     `usage      ${s.avg_daily_usage} tokens a day on average (trend ${s.usage_trend}), ${s.projected_usage} projected by period end`,
     `runs out   ${s.projected_exhaustion_date ?? 'not within this period'}`,
   ];

@@ -29,6 +29,19 @@ export const BODY_LIMIT = 64 * 1024;
 /** `\u0000` in JSON text, not preceded by an escaping backslash. */
 const ESCAPED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
 
+/** The dotted path of the first string (or member name) in `value` that holds U+0000. */
+function pathToNul(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, member] of Object.entries(value)) {
+    const at = path === '' ? key : `${path}.${key}`;
+    if (key.includes('\0')) return at;
+    const found = pathToNul(member, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
 export const allRoutes: readonly AnyRoute[] = [
   ...planRoutes,
   ...subscriptionRoutes,
@@ -108,7 +121,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     }
     // No text column on either database can store U+0000 (PostgreSQL refuses it), so no field may carry it.
     if (text.includes('\\u0000') && ESCAPED_NUL.test(text)) {
-      return done(validationError([{ path: '', message: 'strings must not contain the NUL character (\\u0000)' }]), undefined);
+      return done(validationError([{ path: pathToNul(parsed) ?? '', message: 'must not contain the NUL character (\\u0000)' }]), undefined);
     }
     done(null, parsed);
   });

@@ -14,6 +14,8 @@ import type { ShopId } from './scope.ts';
 
 export interface SweepReport {
   subscriptions_rolled: number;
+  /** Subscriptions that could not be brought up to date (each is reported to `onFailure`); the sweep went on. */
+  subscriptions_failed: number;
   holds_checked: number;
   idempotency_keys_deleted: number;
 }
@@ -54,36 +56,55 @@ async function bringUpToDateById(services: Services, id: string): Promise<number
   });
 }
 
-/** Rolls every subscription (of one shop, or all) whose period ended by `now`; answers how many. */
-export async function rollDueSubscriptions(services: Services, now: number, shop?: ShopId): Promise<number> {
-  let rolled = 0;
+/** Hears of a subscription the sweep could not bring up to date; the sweep goes on with the others. */
+export type SweepFailure = (subscriptionId: string, error: unknown) => void;
+
+/** Brings each subscription up to date; answers how many this call rolled and how many failed. */
+async function bringAllUpToDate(services: Services, ids: readonly string[], onFailure?: SweepFailure) {
+  const outcomes = await inTurn(ids, sweepConcurrency(services), (id) =>
+    bringUpToDateById(services, id).catch((error: unknown) => {
+      onFailure?.(id, error);
+      return -1;
+    }));
+  // Only the ones this sweep rolled: another sweeper or a request may have got there first.
+  return { rolled: outcomes.filter((periods) => periods > 0).length, failed: outcomes.filter((periods) => periods < 0).length };
+}
+
+/** Rolls every subscription (of one shop, or all) whose period ended by `now`. */
+export async function rollDueSubscriptions(services: Services, now: number, shop?: ShopId, onFailure?: SweepFailure) {
+  const total = { rolled: 0, failed: 0 };
   let after = '';
   for (;;) {
     const ids = await services.read(({ q }) => dueSubscriptionIds(q, now, PAGE, after, shop));
     if (ids.length === 0) break;
-    const closed = await inTurn(ids, sweepConcurrency(services), (id) => bringUpToDateById(services, id));
-    // Only the ones this sweep rolled: another sweeper or a request may have got there first.
-    rolled += closed.filter((periods) => periods > 0).length;
+    const page = await bringAllUpToDate(services, ids, onFailure);
+    total.rolled += page.rolled;
+    total.failed += page.failed;
     after = ids[ids.length - 1]!;
   }
-  return rolled;
+  return total;
 }
 
-export async function runRenewals(services: Services): Promise<SweepReport> {
+export async function runRenewals(services: Services, onFailure?: SweepFailure): Promise<SweepReport> {
   const now = services.clock.now();
-  const rolled = await rollDueSubscriptions(services, now);
+  const due = await rollDueSubscriptions(services, now, undefined, onFailure);
   const withExpired = await services.read(({ q }) => subscriptionsWithExpiredHolds(q, now, 10_000));
-  await inTurn(withExpired, sweepConcurrency(services), (id) => bringUpToDateById(services, id));
+  const holds = await bringAllUpToDate(services, withExpired, onFailure);
   const deleted = await services.write(({ q }) => forgetClaimsBefore(q, now - IDEMPOTENCY_KEY_TTL_MS));
-  return { subscriptions_rolled: rolled, holds_checked: withExpired.length, idempotency_keys_deleted: deleted };
+  return {
+    subscriptions_rolled: due.rolled,
+    subscriptions_failed: due.failed + holds.failed,
+    holds_checked: withExpired.length,
+    idempotency_keys_deleted: deleted,
+  };
 }
 
 /** Runs the sweep every `seconds` until stopped; one sweep at a time. */
-export function startSweeper(services: Services, seconds: number, onError: (error: unknown) => void): () => Promise<void> {
+export function startSweeper(services: Services, seconds: number, onError: (error: unknown, subscriptionId?: string) => void): () => Promise<void> {
   let running: Promise<unknown> | null = null;
   const timer = setInterval(() => {
     if (running) return;
-    running = runRenewals(services).catch(onError).finally(() => {
+    running = runRenewals(services, (id, error) => onError(error, id)).catch(onError).finally(() => {
       running = null;
     });
   }, seconds * 1000);

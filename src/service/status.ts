@@ -50,12 +50,16 @@ function reportedPeriod(sub: Subscription, now: number, final: PeriodSummary | u
 
 /**
  * What the next bill charges: nothing when the subscription ends first, the
- * pending plan's price when one applies at the period end (before that bill).
+ * pending plan's price (in its currency) when one applies at the period end,
+ * before that bill.
  */
-function nextBillingAmount(sub: Subscription, plans: readonly Plan[]): number {
-  if (sub.status === 'canceled' || sub.cancel_at_period_end) return 0;
+function nextBill(sub: Subscription, plans: readonly Plan[]): { next_billing_amount_minor: number; next_billing_currency: string } {
   const pending = sub.pending_plan_id === null ? undefined : plans.find((p) => p.id === sub.pending_plan_id);
-  return pending?.price_minor ?? sub.price_minor;
+  const ends = sub.status === 'canceled' || sub.cancel_at_period_end;
+  return {
+    next_billing_amount_minor: ends ? 0 : (pending?.price_minor ?? sub.price_minor),
+    next_billing_currency: !ends && pending ? pending.currency : sub.currency,
+  };
 }
 
 /** The status of the subscription `…/{shop_id}/{user_id}` names: the live one, else the latest canceled one. */
@@ -104,7 +108,7 @@ export async function subscriptionStatus(
       remaining_tokens: analytics.remaining_tokens,
       usage_percentage: analytics.usage_percentage,
       days_remaining_in_period: analytics.days_remaining_in_period,
-      next_billing_amount_minor: nextBillingAmount(sub, plans),
+      ...nextBill(sub, plans),
       avg_daily_usage: analytics.avg_daily_usage,
       projected_usage: analytics.projected_usage,
       projected_exhaustion_date: analytics.projected_exhaustion_date,
@@ -137,7 +141,9 @@ export async function dailySeries(
   return services.write(async (unit) => {
     const sub = await currentSubscription(unit, shop, userId);
     if (!sub) throw neverSubscribed(shopId, userId);
-    const to = range.to ?? isoDay(unit.now);
+    // A canceled subscription's series ends with it, not today: its final period stays in the default range.
+    const ended = sub.status === 'canceled' ? Math.min(sub.current_period_end, sub.canceled_at ?? sub.current_period_end) - 1 : unit.now;
+    const to = range.to ?? isoDay(Math.min(unit.now, ended));
     const last = Date.parse(`${to}T00:00:00Z`);
     const from = range.from ?? isoDay(Math.max(startOfDay(sub.current_period_start), last - (MAX_DAILY_RANGE - 1) * DAY_MS));
     const first = Date.parse(`${from}T00:00:00Z`);

@@ -10,7 +10,7 @@ import {
 import { RetryUnit, type Services, type Unit } from './context.ts';
 import { newId } from './ids.ts';
 import { rollDueSubscriptions } from './renewals.ts';
-import { bringUpToDate, expireAllHolds, requireLive } from './lifecycle.ts';
+import { bringUpToDate, expireAllHolds, noLiveSubscription, requireLive } from './lifecycle.ts';
 import type { Scope, ShopId } from './scope.ts';
 
 export interface ChangeResult {
@@ -164,7 +164,7 @@ export async function cancelSubscription(
   const shop = scope.shop(shopId, 'subscription_not_found');
   return services.write(async (unit) => {
     const current = await liveLocked(unit, shop, userId);
-    if (!current) throw new AllotError('subscription_not_found', `No live subscription for user ${userId} in shop ${shopId}.`);
+    if (!current) throw noLiveSubscription(shopId, userId);
     if (atPeriodEnd) {
       const next = { ...current, cancel_at_period_end: true, updated_at: unit.now };
       await write(unit, current, next);
@@ -198,7 +198,7 @@ export async function setSuspended(
   const shop = scope.shop(shopId, 'subscription_not_found');
   return services.write(async (unit) => {
     const current = await liveLocked(unit, shop, userId);
-    if (!current) throw new AllotError('subscription_not_found', `No live subscription for user ${userId} in shop ${shopId}.`);
+    if (!current) throw noLiveSubscription(shopId, userId);
     const status = suspended ? 'suspended' : 'active';
     if (current.status === status) return current;
     const next = { ...current, status, updated_at: unit.now } as Subscription;

@@ -109,7 +109,7 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   const renewEnv = { ...env, ALLOT_TEST_CLOCK: '2026-03-01T00:00:00.000Z' };
   const renewed = await runAllot(['renew'], renewEnv);
   assert.equal(renewed.code, 0, renewed.stderr);
-  assert.deepEqual(JSON.parse(renewed.stdout), { subscriptions_rolled: 1, holds_checked: 0, idempotency_keys_deleted: 0 });
+  assert.deepEqual(JSON.parse(renewed.stdout), { subscriptions_rolled: 1, subscriptions_failed: 0, holds_checked: 0, idempotency_keys_deleted: 0 });
   const after = await testDb.db.one<{ current_period_start: number }>('SELECT current_period_start FROM subscriptions');
   assert.equal(after?.current_period_start, Date.parse('2026-02-28T12:00:00.000Z'));
   assert.equal((await testDb.db.all('SELECT * FROM period_summaries')).length, 1);

@@ -45,7 +45,7 @@ for (const dialect of DIALECTS) {
         current_period_end: '2026-02-28T12:00:00.000Z', next_billing_date: '2026-02-28T12:00:00.000Z',
         cancel_at_period_end: false, canceled_at: null, pending_plan_id: null,
         used_tokens: 0, reserved_tokens: 0, remaining_tokens: 100_000, usage_percentage: 0,
-        subscription_id: s.id, current_usage: 0, days_remaining_in_period: 28, next_billing_amount_minor: 999,
+        subscription_id: s.id, current_usage: 0, days_remaining_in_period: 28, next_billing_amount_minor: 999, next_billing_currency: 'USD',
         avg_daily_usage: 0, projected_usage: 0, projected_exhaustion_date: null, usage_trend: 'stable',
         alerts: [], recommendations: [],
         usage_history: { daily: [{ date: '2026-01-31', tokens: 0, queries: 0 }], total_queries: 0, avg_tokens_per_query: 0, peak_daily_usage: 0 },
@@ -241,14 +241,21 @@ for (const dialect of DIALECTS) {
     const allot = await startAllot(dialect, { clock: '2026-05-10T00:00:00.000Z' });
     t.after(allot.close);
     await seedPlans(allot);
-    const amount = async () => (await allot.api('GET', '/v1/subscriptions/shop1/u1/status')).body.next_billing_amount_minor;
+    const euro = { id: 'basic-eur', display_name: 'Basic (EUR)', allocated_tokens: 100_000, price_minor: 899, currency: 'EUR', billing_cycle: 'monthly', tier: 1 };
+    assert.equal((await allot.api('POST', '/v1/plans', euro)).status, 201);
+    const bill = async () => {
+      const s = (await allot.api('GET', '/v1/subscriptions/shop1/u1/status')).body;
+      return [s.next_billing_amount_minor, s.next_billing_currency];
+    };
     assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'pro' })).status, 201);
-    assert.equal(await amount(), 2999);
+    assert.deepEqual(await bill(), [2999, 'USD']);
     const scheduled = await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic', when: 'period_end' });
     assert.equal(scheduled.body.pending_plan_id, 'basic');
-    assert.equal(await amount(), 999, 'the downgrade applies at the period end, before the next bill');
+    assert.deepEqual(await bill(), [999, 'USD'], 'the downgrade applies at the period end, before the next bill');
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic-eur', when: 'period_end' })).status, 200);
+    assert.deepEqual(await bill(), [899, 'EUR'], 'in the currency of the plan that will bill');
     assert.equal((await allot.api('POST', '/v1/subscriptions/shop1/u1/cancel', { at_period_end: true })).status, 200);
-    assert.equal(await amount(), 0, 'it ends before the next bill');
+    assert.deepEqual(await bill(), [0, 'USD'], 'it ends before the next bill');
   });
 
   test(`${dialect}: status with an allowance of 0, bad input and other shops`, async (t) => {
@@ -321,6 +328,7 @@ for (const dialect of DIALECTS) {
       subscription_id: first.body.id, current_usage: 50_000,
       days_remaining_in_period: 0,
       next_billing_amount_minor: 0, // nothing is billed next
+      next_billing_currency: 'USD',
       avg_daily_usage: 12_500, // d = 4 (01-31 … 02-03): 50 000 / 4
       projected_usage: 50_000, // 50 000 + 12 500 · 0
       projected_exhaustion_date: null,
@@ -388,6 +396,21 @@ for (const dialect of DIALECTS) {
     const ended = (await allot.api('GET', '/v1/subscriptions/shop1/u2')).body;
     assert.equal(ended.used_tokens, 93_000, 'the subscription keeps its final counters, as canceling at once does');
     assert.equal(ended.current_period_end, '2026-02-28T12:00:00.000Z');
+  });
+
+  test(`${dialect}: by default usage/daily of a subscription canceled long ago shows its final days`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic' })).status, 201);
+    await allot.setClock('2026-02-01T10:00:00.000Z');
+    await usageOf(allot)(1000);
+    assert.equal((await allot.api('POST', '/v1/subscriptions/shop1/u1/cancel', { at_period_end: false })).status, 200);
+    await allot.setClock('2029-06-01T00:00:00.000Z');
+    const ended = await allot.api('GET', '/v1/subscriptions/shop1/u1/usage/daily');
+    assert.equal(ended.status, 200, JSON.stringify(ended.body));
+    assert.deepEqual([ended.body.from, ended.body.to], ['2026-01-31', '2026-02-01']);
+    assert.deepEqual(ended.body.data.map((p: { tokens: number }) => p.tokens), [0, 1000]);
   });
 
   test(`${dialect}: usage/daily covers the subscription the path names, not the user's earlier ones`, async (t) => {

@@ -52,16 +52,18 @@ for (const dialect of DIALECTS) {
     t.after(allot.close);
     await seedPlans(allot);
     assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic' })).status, 201);
-    const attempts: Array<[string, string, Record<string, unknown>]> = [
-      ['POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop1', user_id: 'u1', tokens: 1, model: 'gpt\u0000' }],
-      ['POST', '/v1/plans', { id: 'nul', display_name: 'Nul\u0000plan', allocated_tokens: 1, price_minor: 1, currency: 'USD', billing_cycle: 'monthly', tier: 1 }],
-      ['POST', '/v1/api-keys', { name: '\u0000', role: 'admin' }],
+    const attempts: Array<[string, string, Record<string, unknown>, string]> = [
+      ['POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop1', user_id: 'u1', tokens: 1, model: 'gpt\u0000' }, 'model'],
+      ['POST', '/v1/plans', { id: 'nul', display_name: 'Nul\u0000plan', allocated_tokens: 1, price_minor: 1, currency: 'USD', billing_cycle: 'monthly', tier: 1 }, 'display_name'],
+      ['POST', '/v1/api-keys', { name: '\u0000', role: 'admin' }, 'name'],
+      ['POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop1', user_id: 'u1', tokens: 1, 'mo\u0000del': 'x' }, 'mo\u0000del'],
     ];
-    for (const [method, path, body] of attempts) {
+    for (const [method, path, body, field] of attempts) {
       const res = await allot.api(method, path, body);
       assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.body)}`);
       assert.equal(res.body.code, 'validation_error');
       assert.match(res.body.detail, /NUL/);
+      assert.deepEqual(res.body.errors.map((e: { path: string }) => e.path), [field]);
     }
     const events = await allot.api('GET', '/v1/usage?shop_id=shop1');
     assert.equal(events.body.data.length, 0, 'nothing was recorded');

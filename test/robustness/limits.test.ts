@@ -155,11 +155,18 @@ for (const dialect of DIALECTS) {
     // A count JavaScript cannot hold exactly (2^53 + 1), as only a damaged database could have it:
     // the guard compares with the value read back, which never matches.
     await allot.testDb.db.run(`UPDATE subscriptions SET used_tokens = 9007199254740993`, []);
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/s/healthy', { plan_id: 'basic' })).status, 201);
     await allot.setClock('2026-04-01T00:00:00.000Z');
     const stuck = await allot.api('GET', '/v1/subscriptions/s/u/status');
     assert.equal(stuck.status, 500, JSON.stringify(stuck.body));
     assert.equal(stuck.body.code, 'internal_error');
-    await allot.testDb.db.run(`UPDATE subscriptions SET used_tokens = 5`, []);
+    // One stuck subscription does not stop the sweep, nor the shop's list, for the others.
+    const sweep = await allot.api('POST', '/v1/renewals/run', {});
+    assert.equal(sweep.status, 200, JSON.stringify(sweep.body));
+    assert.deepEqual([sweep.body.subscriptions_rolled, sweep.body.subscriptions_failed], [1, 1]);
+    const list = await allot.api('GET', '/v1/subscriptions?shop_id=s');
+    assert.equal(list.status, 200, JSON.stringify(list.body));
+    await allot.testDb.db.run(`UPDATE subscriptions SET used_tokens = 5 WHERE user_id = 'u'`, []);
     const rolled = await allot.api('GET', '/v1/subscriptions/s/u/status');
     assert.equal(rolled.status, 200, JSON.stringify(rolled.body));
     assert.equal(rolled.body.used_tokens, 0);

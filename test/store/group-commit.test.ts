@@ -197,3 +197,30 @@ test('a failed sync of the write-ahead log is fatal: nothing more is answered un
   assert.ok(rows.includes('a') && !rows.includes('c') && !rows.includes('d'), rows.join());
   assert.equal(await restarted.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', ['e', 1])), 1);
 });
+
+test('batches committed while a failing sync ran are answered with the failure too, never left waiting', { timeout: 30_000 }, async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'allot-group-commit-'));
+  let fail = false;
+  // maxBatch 2: a full queue runs a batch while the sync is still going.
+  const db = openSqlite(join(dir, 'allot.db'), {
+    maxBatch: 2,
+    fdatasync: (fd, done) => {
+      if (!fail) return fdatasync(fd, done);
+      fail = false; // only this sync fails: one after it would report success without the lost pages
+      setTimeout(() => done(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' })), 200);
+    },
+  });
+  t.after(async () => {
+    await db.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await db.run('CREATE TABLE ledger (id TEXT PRIMARY KEY, tokens INTEGER NOT NULL)');
+  fail = true;
+  const insert = (id: string) => db.transaction(async (tx) => tx.run('INSERT INTO ledger (id, tokens) VALUES (?, ?)', [id, 1]));
+  const first = insert('a');
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  const during = [insert('b'), insert('c'), db.all('SELECT id FROM ledger')];
+  const outcomes = await Promise.allSettled([first, ...during]);
+  assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected', 'rejected', 'rejected']);
+  assert.ok(db.stats.batches >= 3, 'a batch committed while the failing sync ran');
+});

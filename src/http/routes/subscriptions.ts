@@ -53,6 +53,7 @@ export const statusSchema = subscriptionSchema.extend({
   current_usage: z.number().int(),
   days_remaining_in_period: z.number().int(),
   next_billing_amount_minor: z.number().int(),
+  next_billing_currency: z.string().describe('the currency of next_billing_amount_minor: a pending plan may bill in another'),
   avg_daily_usage: z.number(),
   projected_usage: z.number().int(),
   projected_exhaustion_date: z.string().nullable(),

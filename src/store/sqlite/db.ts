@@ -173,12 +173,13 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
       else failedSync ??= new DatabaseUnavailable(`the write-ahead log could not be synced (${String(error)}); restart allot`);
       for (let i = syncWaiters.length - 1; i >= 0; i--) {
         const waiter = syncWaiters[i]!;
-        if (waiter.upTo > upTo) continue;
+        // After a failure no later sync can vouch for anything: every waiter is answered now.
+        if (waiter.upTo > upTo && !failedSync) continue;
         syncWaiters.splice(i, 1);
         if (failedSync) waiter.reject(failedSync);
         else waiter.resolve();
       }
-      if (syncWaiters.length > 0 && !failedSync) syncWal();
+      if (syncWaiters.length > 0) syncWal();
       schedule();
     };
     try {

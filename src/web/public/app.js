@@ -361,7 +361,7 @@ function renderDetail(s, daily, periods) {
     h('dl', { class: 'facts' },
       fact('Current period', `${fmtInstant(s.current_period_start)} → ${fmtInstant(s.current_period_end)}`, true),
       fact('Days remaining', fmtInt(s.days_remaining_in_period)),
-      fact('Next billing', s.next_billing_date ? `${fmtDay(s.next_billing_date)} · ${fmtMoney(s.next_billing_amount_minor, s.currency)}` : '—'),
+      fact('Next billing', s.next_billing_date ? `${fmtDay(s.next_billing_date)} · ${fmtMoney(s.next_billing_amount_minor, s.next_billing_currency)}` : '—'),
       fact('Average per day', `${fmtDec(s.avg_daily_usage)} tokens`),
       fact('Projected this period', `${fmtInt(s.projected_usage)} tokens`),
       fact('Runs out on', s.projected_exhaustion_date ?? 'not this period'),
