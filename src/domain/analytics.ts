@@ -194,11 +194,11 @@ function alertsFor(input: StatusInput, percentage: number, daysRemaining: number
   return alerts;
 }
 
-/** The lowest tier above the current plan's among live plans; ties go to the larger allowance. */
+/** The lowest tier above the current plan's among live plans with a larger allowance; ties go to the larger allowance. */
 export function nextTierPlan(current: PlanSummary, plans: PlanSummary[]): PlanSummary | null {
   let next: PlanSummary | null = null;
   for (const plan of plans) {
-    if (plan.archived || plan.tier <= current.tier) continue;
+    if (plan.archived || plan.tier <= current.tier || plan.allocated_tokens <= current.allocated_tokens) continue;
     if (!next || plan.tier < next.tier || (plan.tier === next.tier && plan.allocated_tokens > next.allocated_tokens)) {
       next = plan;
     }

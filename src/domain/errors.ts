@@ -19,6 +19,7 @@ export const errorCatalogue = {
   plan_exists: { status: 409, title: 'Plan exists' },
   payload_too_large: { status: 413, title: 'Payload too large' },
   unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  headers_too_large: { status: 431, title: 'Request headers too large' },
   plan_archived: { status: 422, title: 'Plan archived' },
   cycle_change_requires_period_end: { status: 422, title: 'Cycle change requires period end' },
   too_many_reservations: { status: 422, title: 'Too many active reservations' },

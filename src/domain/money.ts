@@ -4,6 +4,13 @@
  * ("29.99") are read as decimal text, never through a float.
  */
 
+const currencies = new Set(Intl.supportedValuesOf('currency'));
+
+/** Whether `code` is an ISO 4217 currency (as the runtime's ICU data knows them). */
+export function isCurrency(code: string): boolean {
+  return currencies.has(code);
+}
+
 /** Minor-unit digits of an ISO 4217 currency (USD 2, JPY 0, BHD 3); 2 for a code Intl does not know. */
 export function minorDigits(currency: string): number {
   try {

@@ -28,6 +28,19 @@ export function problemOf(error: AllotError): Problem {
   };
 }
 
+/**
+ * The raw HTTP answer to a request Node's parser refused before any route saw
+ * it (headers too large, a malformed request line): still a problem document.
+ */
+export function clientErrorResponse(error: { code?: string }): string {
+  const allot = error.code === 'HPE_HEADER_OVERFLOW'
+    ? new AllotError('headers_too_large', 'Request headers are limited to 16 KiB.')
+    : validationError([{ path: '', message: 'the request is not valid HTTP/1.1' }]);
+  const body = JSON.stringify(problemOf(allot));
+  return `HTTP/1.1 ${allot.status} ${errorCatalogue[allot.code].title}\r\nContent-Type: application/problem+json\r\n`
+    + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
 export function zodFieldErrors(error: ZodError, prefix = ''): FieldError[] {
   const errors: FieldError[] = [];
   for (const issue of error.issues) {

@@ -1,11 +1,24 @@
 /** Request and answer schemas shared by several resources. */
 import { z } from 'zod';
 import { validationError } from '../domain/errors.ts';
+import { COMMIT_EVENT_PREFIX } from '../service/reservations.ts';
 import { contentHash } from '../service/hash.ts';
 
 export const identifier = z
   .string()
   .regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 . _ : @ -')
+  .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".." (they read as path segments)');
+
+/** An `event_id` a client gives: an identifier outside the prefix kept for commits. */
+export const clientEventId = identifier.refine(
+  (id) => !id.startsWith(COMMIT_EVENT_PREFIX),
+  `must not start with "${COMMIT_EVENT_PREFIX}" (kept for the usage of commits without an event_id)`,
+);
+
+/** An `event_id` as stored: a client's, or a commit's (the prefix and a reservation id, so up to 140 characters). */
+export const storedEventId = z
+  .string()
+  .regex(new RegExp(`^(?:${COMMIT_EVENT_PREFIX})?[A-Za-z0-9._:@-]{1,128}$`), `must be 1–128 characters of A-Z a-z 0-9 . _ : @ -, or a commit's ${COMMIT_EVENT_PREFIX}{reservation id}`)
   .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".." (they read as path segments)');
 
 export const tokenCount = z.number().int('must be an integer').min(0, 'must be at least 0').max(1e12, 'must be at most 10^12');

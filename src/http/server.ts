@@ -13,7 +13,7 @@ import { abandonKey, claimKey, completeKey } from '../service/idempotency.ts';
 import { VERSION } from '../version.ts';
 import { Metrics } from './metrics.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
-import { problemOf, toAllotError, zodFieldErrors } from './problem.ts';
+import { clientErrorResponse, problemOf, toAllotError, zodFieldErrors } from './problem.ts';
 import { takesIdempotencyKey, type AnyRoute, type Reply } from './route.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { operationRoutes } from './routes/operations.ts';
@@ -26,17 +26,17 @@ import { registerDashboard } from '../web/dashboard.ts';
 export { VERSION };
 export const BODY_LIMIT = 64 * 1024;
 
-/** `\u0000` in JSON text, not preceded by an escaping backslash. */
-const ESCAPED_NUL = /(?:^|[^\\])(?:\\\\)*\\u0000/;
+/** Text no database column stores as sent: U+0000 (PostgreSQL refuses it) and a lone UTF-16 surrogate (UTF-8 cannot encode it). */
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** The dotted path of the first string (or member name) in `value` that holds U+0000. */
-function pathToNul(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return value.includes('\0') ? path : undefined;
+/** The dotted path of the first string (or member name) in `value` that holds unstorable text. */
+function pathToUnstorable(value: unknown, path = ''): string | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
   if (value === null || typeof value !== 'object') return undefined;
   for (const [key, member] of Object.entries(value)) {
     const at = path === '' ? key : `${path}.${key}`;
-    if (key.includes('\0')) return at;
-    const found = pathToNul(member, at);
+    if (UNSTORABLE.test(key)) return at;
+    const found = pathToUnstorable(member, at);
     if (found !== undefined) return found;
   }
   return undefined;
@@ -104,6 +104,10 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
     return503OnClosing: true,
+    clientErrorHandler: (error: Error & { code?: string }, socket) => {
+      if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      socket.end(clientErrorResponse(error));
+    },
     // A URL that cannot be decoded (`%zz`, overlong UTF-8) is a client's mistake like any other.
     frameworkErrors: (_error, _request, reply) => sendProblem(reply, validationError([{ path: '', message: 'the URL is not validly percent-encoded' }])),
     forceCloseConnections: 'idle',
@@ -119,9 +123,11 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     } catch {
       return done(new AllotError('invalid_json', 'The body is not valid JSON.'), undefined);
     }
-    // No text column on either database can store U+0000 (PostgreSQL refuses it), so no field may carry it.
-    if (text.includes('\\u0000') && ESCAPED_NUL.test(text)) {
-      return done(validationError([{ path: pathToNul(parsed) ?? '', message: 'must not contain the NUL character (\\u0000)' }]), undefined);
+    // Only a \u escape can put such text in a body: UTF-8 cannot carry it.
+    const unstorable = text.includes('\\u') ? pathToUnstorable(parsed) : undefined;
+    if (unstorable !== undefined) {
+      const error = { path: unstorable, message: 'must not contain the NUL character (\\u0000) or a lone surrogate (\\ud800–\\udfff)' };
+      return done(validationError([error]), undefined);
     }
     done(null, parsed);
   });

@@ -115,6 +115,9 @@ async function expireIfDue(unit: Unit, r: ReservationRow): Promise<ReservationRo
   return { ...r, status: 'expired' };
 }
 
+/** A commit without an `event_id` stores its usage as this prefix and the reservation's id; clients may not use it. */
+export const COMMIT_EVENT_PREFIX = 'reservation:';
+
 export async function commitHold(
   services: Services,
   scope: Scope,
@@ -129,7 +132,7 @@ export async function commitHold(
       return { ...(JSON.parse(found.commit_result ?? '{}') as CommitResult), duplicate: true };
     }
     if (found.status === 'released') throw new AllotError('reservation_not_active', `Reservation ${input.id} was released.`);
-    const eventId = input.event_id ?? `reservation:${found.id}`;
+    const eventId = input.event_id ?? `${COMMIT_EVENT_PREFIX}${found.id}`;
     if (await findUsageEvent(unit.q, shop, eventId)) {
       throw new AllotError('idempotency_conflict', `Event ${eventId} was already recorded.`);
     }
@@ -179,6 +182,10 @@ export async function releaseHold(
     if (reservation.status === 'active') {
       if (!(await settleReservation(unit.q, shop, reservation.id, 'released', unit.now))) throw new RetryUnit('reservation changed');
       await freeHold(unit.q, reservation.subscription_id, reservation.tokens);
+      settled = { ...reservation, status: 'released', settled_at: unit.now };
+    } else if (reservation.status === 'expired') {
+      // Its tokens were freed when it expired; released, it also refuses a later commit.
+      if (!(await settleReservation(unit.q, shop, reservation.id, 'released', unit.now, 'expired'))) throw new RetryUnit('reservation changed');
       settled = { ...reservation, status: 'released', settled_at: unit.now };
     }
     const sub = await findSubscriptionById(unit.q, reservation.subscription_id);

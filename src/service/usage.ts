@@ -48,7 +48,9 @@ export function quotaExceeded(sub: Subscription, now: number, tokens: number): A
   const remaining = remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens);
   const detail = sub.used_tokens + sub.reserved_tokens + tokens > MAX_PERIOD_TOKENS
     ? `${tokens} more tokens would take this period past the ${MAX_PERIOD_TOKENS} one period can count.`
-    : `${tokens} tokens exceed the ${remaining} remaining in this period.`;
+    : remaining === 0
+      ? `No tokens remain in this period (${tokens} asked).`
+      : `${tokens} tokens exceed the ${remaining} remaining in this period.`;
   return new AllotError('quota_exceeded', detail, {
     extra: { retry_after_seconds: secondsUntil(sub.current_period_end, now), remaining_tokens: remaining },
   });

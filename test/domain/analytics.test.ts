@@ -436,6 +436,13 @@ describe('nextTierPlan', () => {
     assert.equal(nextTierPlan(basic, [basic, legacy, enterprise])?.id, 'enterprise');
     assert.equal(nextTierPlan(enterprise, [basic, pro, enterprise]), null);
   });
+
+  it('never advises a plan with no more tokens, whatever its tier', () => {
+    const tiny = { ...enterprise, id: 'tiny', tier: 9, allocated_tokens: 5 };
+    const same = { ...enterprise, id: 'same', tier: 8, allocated_tokens: pro.allocated_tokens };
+    assert.equal(nextTierPlan(pro, [tiny, same]), null);
+    assert.equal(nextTierPlan(pro, [tiny, same, enterprise])?.id, 'enterprise');
+  });
 });
 
 describe('computeStatus: tokens per query', () => {

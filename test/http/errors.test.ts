@@ -89,6 +89,11 @@ for (const dialect of DIALECTS) {
       assertProblem(await usage(justUnder), 400, 'validation_error');
     });
 
+    await t.test('headers over 16 KiB → 431 problem', async () => {
+      const res = await usage(JSON.stringify({ event_id: 'e1', shop_id: 's1', user_id: 'u1', tokens: 1 }), { 'x-padding': 'p'.repeat(20 * 1024) });
+      assertProblem(res, 431, 'headers_too_large');
+    });
+
     await t.test('an unknown route → 404 problem', async () => {
       const res = await allot.api('GET', '/v1/nothing-here');
       assertProblem(res, 404, 'not_found');

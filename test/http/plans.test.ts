@@ -101,6 +101,19 @@ for (const dialect of DIALECTS) {
       assert.deepEqual(errorPaths(res), ['allocated_tokens', 'billing_cycle', 'color', 'currency', 'display_name', 'id', 'price_minor']);
     });
 
+    await t.test('a currency must be one ISO 4217 has', async () => {
+      const plan = { id: 'fake-money', display_name: 'Fake', allocated_tokens: 1, price_minor: 1, billing_cycle: 'monthly', tier: 1 };
+      for (const currency of ['XYZ', 'ABC']) {
+        const res = await allot.api('POST', '/v1/plans', { ...plan, currency });
+        assertProblem(res, 400, 'validation_error');
+        assert.deepEqual(errorPaths(res), ['currency']);
+      }
+      assertProblem(await allot.api('GET', '/v1/plans/fake-money'), 404, 'plan_not_found');
+      for (const currency of ['JPY', 'BHD', 'EUR']) {
+        assert.equal((await allot.api('POST', '/v1/plans', { ...plan, id: `plan-${currency}`, currency })).status, 201);
+      }
+    });
+
     await t.test('unknown plan → 404 plan_not_found, for read and archive', async () => {
       assertProblem(await allot.api('GET', '/v1/plans/nope'), 404, 'plan_not_found');
       assertProblem(await allot.api('POST', '/v1/plans/nope/archive'), 404, 'plan_not_found');

@@ -113,8 +113,13 @@ for (const dialect of DIALECTS) {
 
     const released = await allot.api('POST', `/v1/reservations/${other.body.id}/release`, {});
     assertStatus(released, 200);
-    assert.equal(released.body.status, 'expired', 'releasing an expired hold frees nothing twice');
+    assert.equal(released.body.status, 'released', 'the client gave it up');
+    assert.deepEqual(await counters(allot), { used: 5_000, reserved: 0, remaining: 95_000 }, 'an expired hold frees nothing twice');
+    const afterRelease = await allot.api('POST', `/v1/reservations/${other.body.id}/commit`, { tokens: 1_000 });
+    assertStatus(afterRelease, 409);
+    assert.equal(afterRelease.body.code, 'reservation_not_active');
     assert.deepEqual(await counters(allot), { used: 5_000, reserved: 0, remaining: 95_000 });
+    assertStatus(await allot.api('POST', `/v1/reservations/${other.body.id}/release`, {}), 200);
 
     // The sweep frees holds on subscriptions nobody reads.
     const third = await hold(allot, { tokens: 1_000, ttl_seconds: 1 });
@@ -123,6 +128,32 @@ for (const dialect of DIALECTS) {
     assert.equal(sweep.body.holds_checked, 1);
     const row = await allot.testDb.db.one<{ status: string }>('SELECT status FROM reservations WHERE id = ?', [third.body.id]);
     assert.equal(row?.status, 'expired');
+  });
+
+  test(`${dialect}: reservations — a commit's own event id can be looked up at any id length, and clients cannot take it`, async (t) => {
+    const { allot } = await start(dialect, t);
+    const longest = 'r'.repeat(128);
+    assertStatus(await hold(allot, { reservation_id: longest, tokens: 10 }), 201);
+    const committed = await allot.api('POST', `/v1/reservations/${longest}/commit`, { tokens: 5 });
+    assertStatus(committed, 200);
+    assert.equal(committed.body.event_id, `reservation:${longest}`);
+    const found = await allot.api('GET', `/v1/usage/reservation:${longest}?shop_id=s1`);
+    assertStatus(found, 200);
+    assert.equal(found.body.tokens, 5);
+    const tooLong = await allot.api('GET', `/v1/usage/reservation:${longest}r?shop_id=s1`);
+    assertStatus(tooLong, 400);
+
+    assertStatus(await hold(allot, { reservation_id: 'r-f', tokens: 10 }), 201);
+    const taken = await allot.api('POST', '/v1/usage', { event_id: 'reservation:r-f', shop_id: 's1', user_id: 'u1', tokens: 1 });
+    assertStatus(taken, 400);
+    assert.deepEqual(taken.body.errors.map((e: { path: string }) => e.path), ['event_id']);
+    const named = await allot.api('POST', '/v1/reservations/r-f/commit', { tokens: 1, event_id: 'reservation:other' });
+    assertStatus(named, 400);
+    assert.deepEqual(named.body.errors.map((e: { path: string }) => e.path), ['event_id']);
+    const own = await allot.api('POST', '/v1/reservations/r-f/commit', { tokens: 3 });
+    assertStatus(own, 200);
+    assert.equal(own.body.event_id, 'reservation:r-f');
+    assert.deepEqual(await counters(allot), { used: 8, reserved: 0, remaining: 100_000 - 8 });
   });
 
   test(`${dialect}: reservations — holds survive a rollover`, async (t) => {

@@ -47,7 +47,7 @@ for (const dialect of DIALECTS) {
 }
 
 for (const dialect of DIALECTS) {
-  test(`${dialect}: text with the NUL character is refused with 400 everywhere; an escaped backslash before u0000 is plain text`, async (t) => {
+  test(`${dialect}: text with the NUL character or a lone surrogate is refused with 400 naming the field; an escaped backslash before u0000 is plain text`, async (t) => {
     const allot = await startAllot(dialect, { clock: '2026-01-10T00:00:00.000Z' });
     t.after(allot.close);
     await seedPlans(allot);
@@ -57,6 +57,8 @@ for (const dialect of DIALECTS) {
       ['POST', '/v1/plans', { id: 'nul', display_name: 'Nul\u0000plan', allocated_tokens: 1, price_minor: 1, currency: 'USD', billing_cycle: 'monthly', tier: 1 }, 'display_name'],
       ['POST', '/v1/api-keys', { name: '\u0000', role: 'admin' }, 'name'],
       ['POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop1', user_id: 'u1', tokens: 1, 'mo\u0000del': 'x' }, 'mo\u0000del'],
+      ['POST', '/v1/plans', { id: 'lone', display_name: '\udc00', allocated_tokens: 1, price_minor: 1, currency: 'USD', billing_cycle: 'monthly', tier: 1 }, 'display_name'],
+      ['POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop1', user_id: 'u1', tokens: 1, model: 'a\ud83d' }, 'model'],
     ];
     for (const [method, path, body, field] of attempts) {
       const res = await allot.api(method, path, body);
@@ -67,6 +69,7 @@ for (const dialect of DIALECTS) {
     }
     const events = await allot.api('GET', '/v1/usage?shop_id=shop1');
     assert.equal(events.body.data.length, 0, 'nothing was recorded');
+    assert.equal((await allot.api('GET', '/v1/plans/lone')).status, 404);
     assert.equal((await allot.api('GET', '/v1/plans/nul')).status, 404);
 
     // A cursor made by hand around a real one.
@@ -76,6 +79,10 @@ for (const dialect of DIALECTS) {
     const page = await allot.api('GET', `/v1/plans?limit=1&cursor=${Buffer.from(JSON.stringify(forged)).toString('base64url')}`);
     assert.equal(page.status, 400, JSON.stringify(page.body));
     assert.equal(page.body.errors[0].path, 'cursor');
+
+    const paired = await allot.api('POST', '/v1/usage', { event_id: 'e3', shop_id: 'shop1', user_id: 'u1', tokens: 1, model: 'robot \ud83e\udd16' });
+    assert.equal(paired.status, 200, JSON.stringify(paired.body));
+    assert.equal((await allot.api('GET', '/v1/usage/e3?shop_id=shop1')).body.model, 'robot 🤖', 'a surrogate pair is one character, stored as sent');
 
     const literal = await allot.api('POST', '/v1/usage', { event_id: 'e2', shop_id: 'shop1', user_id: 'u1', tokens: 1, model: 'gpt\\u0000' });
     assert.equal(literal.status, 200, JSON.stringify(literal.body));

@@ -106,6 +106,22 @@ for (const dialect of DIALECTS) {
     assert.equal(next.body.remaining_tokens, 100_000, 'the next period refills the downgraded allowance');
   });
 
+  test(`${dialect}: subscriptions — with the clock frozen, the latest of several canceled subscriptions is the one read`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot, ['basic', 'pro']);
+    const ids: string[] = [];
+    for (const plan of ['basic', 'pro', 'basic', 'pro', 'basic']) {
+      const put = await allot.api('PUT', '/v1/subscriptions/s1/u1', { plan_id: plan });
+      assertStatus(put, 201);
+      ids.push(put.body.id);
+      assertStatus(await allot.api('POST', '/v1/subscriptions/s1/u1/cancel', { at_period_end: false }), 200);
+      const read = await allot.api('GET', '/v1/subscriptions/s1/u1');
+      assert.equal(read.body.id, put.body.id, `after ${ids.length} subscriptions in one instant`);
+    }
+    assert.deepEqual([...ids].sort(), ids, 'ids made in one millisecond sort in the order they were made');
+  });
+
   test(`${dialect}: subscriptions — scheduled changes apply at the next period start`, async (t) => {
     const allot = await start(dialect, t);
     const created = await put(allot, 's1', 'u1', { plan_id: 'basic' });

@@ -64,6 +64,8 @@ for (const dialect of DIALECTS) {
       await allot.setClock('2026-02-10T00:00:00.000Z');
       const res = await usage(allot, { event_id: 'e3', tokens: 1, enforce: true });
       assertProblem(res, 429, 'quota_exceeded');
+      assert.equal(res.body.detail, 'No tokens remain in this period (1 asked).');
+      assert.equal(res.body.remaining_tokens, 0);
       const toPeriodEnd = (Date.parse('2026-02-28T12:00:00.000Z') - Date.parse('2026-02-10T00:00:00.000Z')) / 1000;
       assert.equal(res.headers.get('retry-after'), String(toPeriodEnd));
       assert.equal(res.body.retry_after_seconds, toPeriodEnd);

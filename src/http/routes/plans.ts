@@ -1,3 +1,4 @@
+import { isCurrency } from '../../domain/money.ts';
 import { z } from 'zod';
 import { archive, createPlan, getPlan, listAllPlans } from '../../service/plans.ts';
 import { planView } from '../../service/views.ts';
@@ -10,7 +11,7 @@ export const planBody = z
     display_name: z.string().min(1).max(200),
     allocated_tokens: z.number().int().min(0).max(1e12),
     price_minor: z.number().int().min(0).max(1e13),
-    currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD'),
+    currency: z.string().refine(isCurrency, 'must be an ISO 4217 code such as USD').describe('ISO 4217 code, e.g. USD'),
     billing_cycle: z.enum(['monthly', 'yearly']),
     allowance_interval: z.enum(['month', 'year']).optional(),
     tier: z.number().int().min(0).max(1_000_000),

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { commitHold, createHold, getHold, releaseHold } from '../../service/reservations.ts';
 import { reservationView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { identifier, idParams, instant, tokenCount } from '../schemas.ts';
+import { clientEventId, identifier, idParams, instant, tokenCount } from '../schemas.ts';
 import { usageResultSchema } from './usage.ts';
 
 export const reservationSchema = z.object({
@@ -36,7 +36,7 @@ export const reservationBody = z
     ttl_seconds: z.number().int().min(1).max(3600).optional(),
   })
   .strict();
-export const commitBody = z.object({ tokens: tokenCount, event_id: identifier.optional(), shop_id: identifier.optional() }).strict();
+export const commitBody = z.object({ tokens: tokenCount, event_id: clientEventId.optional(), shop_id: identifier.optional() }).strict();
 export const releaseBody = z.object({ shop_id: identifier.optional() }).strict();
 
 export const reservationRoutes = [

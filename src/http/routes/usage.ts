@@ -4,11 +4,11 @@ import { validationError } from '../../domain/errors.ts';
 import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
 import { usageEventView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, tokenCount } from '../schemas.ts';
+import { clientEventId, decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, storedEventId, tokenCount } from '../schemas.ts';
 
 export const usageBody = z
   .object({
-    event_id: identifier,
+    event_id: clientEventId,
     shop_id: identifier,
     user_id: identifier,
     tokens: tokenCount.optional(),
@@ -132,7 +132,7 @@ export const usageRoutes = [
     path: '/v1/usage/{event_id}',
     summary: 'One stored event: did my timed-out request count?',
     tag: 'Usage',
-    params: z.object({ event_id: identifier }),
+    params: z.object({ event_id: storedEventId }),
     query: z.object({ shop_id: identifier.optional() }),
     responses: { 200: { description: 'The event', schema: usageEventSchema }, 404: { description: 'not_found' } },
     handler: async ({ params, query, scope, services }) => {
