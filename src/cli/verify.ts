@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { openDatabase } from '../app.ts';
 import { loadConfig } from '../config.ts';
 import { INVARIANTS, verifyDatabase } from '../service/verify.ts';
@@ -9,7 +11,10 @@ export function register(program: Command): void {
     .description('check every invariant of the ledger against the stored events; exit 0 only when all hold')
     .option('--json', 'print the report as JSON')
     .action(async (options: { json?: boolean }) => {
-      const db = await openDatabase(loadConfig());
+      const config = loadConfig();
+      // A check writes nothing: a mistyped path must not leave an empty database behind.
+      if (!config.DATABASE_URL && !existsSync(config.ALLOT_DB)) throw new Error(`no database at ${resolve(config.ALLOT_DB)} (ALLOT_DB)`);
+      const db = await openDatabase(config);
       let report;
       try {
         report = await verifyDatabase(db);

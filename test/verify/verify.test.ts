@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { importSeedExport } from '../../src/import/run.ts';
 import { verifyDatabase, type Invariant } from '../../src/service/verify.ts';
@@ -100,7 +103,9 @@ test('verify on an empty database: exit 0 and says all invariants hold', async (
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /checked 0 subscriptions, 0 usage events/);
   assert.match(result.stdout, /ok: all 8 invariants hold/);
-  const unmigrated = await runAllot(['verify'], dbEnv({ dialect: 'sqlite', sqlitePath: `${allot.testDb.config.sqlitePath}.fresh` }));
+  const fresh = `${allot.testDb.config.sqlitePath}.fresh`;
+  writeFileSync(fresh, ''); // an empty file is an empty SQLite database
+  const unmigrated = await runAllot(['verify'], dbEnv({ dialect: 'sqlite', sqlitePath: fresh }));
   assert.equal(unmigrated.code, 1);
   assert.match(unmigrated.stderr, /is the database migrated\? Run `allot migrate` first/);
 });
@@ -169,3 +174,13 @@ for (const dialect of DIALECTS) {
     await assertVerified(allot.testDb.db);
   });
 }
+
+test('verify of a database that is not there: exit 1, and nothing is created', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'allot-verify-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const missing = join(dir, 'typo', 'allot.db');
+  const result = await runAllot(['verify'], dbEnv({ dialect: 'sqlite', sqlitePath: missing }));
+  assert.equal(result.code, 1);
+  assert.match(result.stderr, /no database at .*typo\/allot\.db/);
+  assert.deepEqual(await readdir(dir), [], 'no directory or file was made');
+});
