@@ -170,8 +170,10 @@ export async function cancelSubscription(
       await write(unit, current, next);
       return next;
     }
-    // Canceling now closes the period so far into a summary: history is never lost.
-    const next: Subscription = { ...current, status: 'canceled', canceled_at: unit.now, pending_plan_id: null, updated_at: unit.now };
+    // Canceling now closes the period so far into a summary (history is never lost); the period ends here.
+    const next: Subscription = {
+      ...current, status: 'canceled', canceled_at: unit.now, current_period_end: unit.now, pending_plan_id: null, updated_at: unit.now,
+    };
     await write(unit, current, next);
     await insertPeriodSummary(unit.q, {
       subscription_id: current.id,

@@ -336,6 +336,8 @@ for (const dialect of DIALECTS) {
       alerts: [{ type: 'info', code: 'usage_moderate', message: "Moderate usage: 50% of this period's tokens used", action: 'Usage is on track' }],
       recommendations: [{ code: 'high_tokens_per_query', message: 'Average of 25000 tokens per query is high - consider shorter prompts or responses' }],
     });
+    const subscription = (await allot.api('GET', '/v1/subscriptions/shop1/u1')).body;
+    assert.deepEqual([subscription.current_period_end, subscription.used_tokens], ['2026-02-03T10:00:00.000Z', 50_000], 'the subscription agrees');
     const withHistory = await status(allot);
     assert.deepEqual(withHistory.usage_history.daily.map((p: { date: string; tokens: number }) => [p.date, p.tokens]), [
       ['2026-01-31', 0], ['2026-02-01', 30_000], ['2026-02-02', 20_000], ['2026-02-03', 0],
