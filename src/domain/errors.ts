@@ -12,6 +12,7 @@ export const errorCatalogue = {
   plan_not_found: { status: 404, title: 'Plan not found' },
   reservation_not_found: { status: 404, title: 'Reservation not found' },
   method_not_allowed: { status: 405, title: 'Method not allowed' },
+  request_timeout: { status: 408, title: 'Request timeout' },
   idempotency_conflict: { status: 409, title: 'Idempotency conflict' },
   idempotency_in_flight: { status: 409, title: 'Request still in flight' },
   subscription_suspended: { status: 409, title: 'Subscription suspended' },

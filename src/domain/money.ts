@@ -4,7 +4,8 @@
  * ("29.99") are read as decimal text, never through a float.
  */
 
-const currencies = new Set(Intl.supportedValuesOf('currency'));
+// ICU's list, with the ISO 4217 codes some ICU builds lack (VED, 2021).
+const currencies = new Set([...Intl.supportedValuesOf('currency'), 'VED']);
 
 /** Whether `code` is an ISO 4217 currency (as the runtime's ICU data knows them). */
 export function isCurrency(code: string): boolean {

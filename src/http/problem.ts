@@ -35,7 +35,9 @@ export function problemOf(error: AllotError): Problem {
 export function clientErrorResponse(error: { code?: string }): string {
   const allot = error.code === 'HPE_HEADER_OVERFLOW'
     ? new AllotError('headers_too_large', 'Request headers are limited to 16 KiB.')
-    : validationError([{ path: '', message: 'the request is not valid HTTP/1.1' }]);
+    : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+      ? new AllotError('request_timeout', 'The request did not arrive in time.')
+      : validationError([{ path: '', message: 'the request is not valid HTTP/1.1' }]);
   const body = JSON.stringify(problemOf(allot));
   return `HTTP/1.1 ${allot.status} ${errorCatalogue[allot.code].title}\r\nContent-Type: application/problem+json\r\n`
     + `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;

@@ -105,7 +105,9 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     clientErrorHandler: (error: Error & { code?: string }, socket) => {
-      if (error.code === 'ECONNRESET' || !socket.writable) return socket.destroy();
+      // With an answer still owed on this connection, bytes written now could be read as that answer.
+      const owesAnswer = (socket as { _httpMessage?: unknown })._httpMessage != null;
+      if (error.code === 'ECONNRESET' || !socket.writable || owesAnswer) return socket.destroy();
       socket.end(clientErrorResponse(error));
     },
     // A URL that cannot be decoded (`%zz`, overlong UTF-8) is a client's mistake like any other.

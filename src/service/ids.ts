@@ -30,6 +30,8 @@ export function newId(prefix: 'sub' | 'res' | 'key', now: number, random?: Uint8
     if (last && time <= last.time) {
       time = last.time;
       digits = nextDigits(last.digits);
+      // Counted past the largest random part: the next millisecond keeps the order.
+      if (digits.every((d) => d === 0)) time++;
     }
     last = { time, digits };
   }

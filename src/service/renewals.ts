@@ -87,13 +87,20 @@ export async function rollDueSubscriptions(services: Services, now: number, shop
 
 export async function runRenewals(services: Services, onFailure?: SweepFailure): Promise<SweepReport> {
   const now = services.clock.now();
-  const due = await rollDueSubscriptions(services, now, undefined, onFailure);
+  // One subscription failing in both passes is one failure.
+  const failed = new Set<string>();
+  const fail: SweepFailure = (id, error) => {
+    if (failed.has(id)) return;
+    failed.add(id);
+    onFailure?.(id, error);
+  };
+  const due = await rollDueSubscriptions(services, now, undefined, fail);
   const withExpired = await services.read(({ q }) => subscriptionsWithExpiredHolds(q, now, 10_000));
-  const holds = await bringAllUpToDate(services, withExpired, onFailure);
+  await bringAllUpToDate(services, withExpired, fail);
   const deleted = await services.write(({ q }) => forgetClaimsBefore(q, now - IDEMPOTENCY_KEY_TTL_MS));
   return {
     subscriptions_rolled: due.rolled,
-    subscriptions_failed: due.failed + holds.failed,
+    subscriptions_failed: failed.size,
     holds_checked: withExpired.length,
     idempotency_keys_deleted: deleted,
   };

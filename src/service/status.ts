@@ -5,6 +5,7 @@ import { AllotError } from '../domain/errors.ts';
 import type { PeriodSummary, Plan, Subscription } from '../domain/model.ts';
 import { allPlans, findPeriodSummary, planHistory } from '../store/subscriptions.ts';
 import { dailyUsageRange, periodDailyUsage } from '../store/usage.ts';
+import type { Queryable } from '../store/db.ts';
 import type { Services } from './context.ts';
 import type { Scope } from './scope.ts';
 import { currentSubscription, neverSubscribed } from './subscriptions.ts';
@@ -125,6 +126,18 @@ export async function subscriptionStatus(
 const MAX_DAILY_RANGE = 1000;
 
 /**
+ * Where a daily series ends by default: today, or for a canceled subscription
+ * the last day of its final period (or of a commit that came after it), so
+ * its final days stay in the default range however long ago it ended.
+ */
+async function lastDay(q: Queryable, sub: Subscription, now: number): Promise<number> {
+  if (sub.status !== 'canceled') return now;
+  const ended = Math.min(now, sub.current_period_end - 1);
+  const lastRollup = (await periodDailyUsage(q, sub.id, sub.current_period_start)).at(-1)?.date;
+  return Math.max(sub.current_period_start, ended, lastRollup ? Date.parse(`${lastRollup}T00:00:00Z`) : 0);
+}
+
+/**
  * The daily series of the subscription `…/{shop_id}/{user_id}` names (the
  * live one, else the latest canceled one), never of the user's earlier ones.
  * `to` defaults to today, `from` to the first day of its current (for a
@@ -141,9 +154,7 @@ export async function dailySeries(
   return services.write(async (unit) => {
     const sub = await currentSubscription(unit, shop, userId);
     if (!sub) throw neverSubscribed(shopId, userId);
-    // A canceled subscription's series ends with it, not today: its final period stays in the default range.
-    const ended = sub.status === 'canceled' ? Math.min(sub.current_period_end, sub.canceled_at ?? sub.current_period_end) - 1 : unit.now;
-    const to = range.to ?? isoDay(Math.min(unit.now, ended));
+    const to = range.to ?? isoDay(await lastDay(unit.q, sub, unit.now));
     const last = Date.parse(`${to}T00:00:00Z`);
     const from = range.from ?? isoDay(Math.max(startOfDay(sub.current_period_start), last - (MAX_DAILY_RANGE - 1) * DAY_MS));
     const first = Date.parse(`${from}T00:00:00Z`);

@@ -109,7 +109,7 @@ for (const dialect of DIALECTS) {
         assert.deepEqual(errorPaths(res), ['currency']);
       }
       assertProblem(await allot.api('GET', '/v1/plans/fake-money'), 404, 'plan_not_found');
-      for (const currency of ['JPY', 'BHD', 'EUR']) {
+      for (const currency of ['JPY', 'BHD', 'EUR', 'VED']) {
         assert.equal((await allot.api('POST', '/v1/plans', { ...plan, id: `plan-${currency}`, currency })).status, 201);
       }
     });

@@ -413,6 +413,20 @@ for (const dialect of DIALECTS) {
     assert.equal(ended.status, 200, JSON.stringify(ended.body));
     assert.deepEqual([ended.body.from, ended.body.to], ['2026-01-31', '2026-02-01']);
     assert.deepEqual(ended.body.data.map((p: { tokens: number }) => p.tokens), [0, 1000]);
+
+    // Canceled in the instant it began (a frozen clock), with a hold committed two days after: its days still read.
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u2', { plan_id: 'basic' })).status, 201);
+    const held = await allot.api('POST', '/v1/reservations', { shop_id: 'shop1', user_id: 'u2', tokens: 100, ttl_seconds: 3600 });
+    assert.equal(held.status, 201);
+    assert.equal((await allot.api('POST', '/v1/subscriptions/shop1/u2/cancel', { at_period_end: false })).status, 200);
+    const at = await allot.api('GET', '/v1/subscriptions/shop1/u2/usage/daily');
+    assert.equal(at.status, 200, JSON.stringify(at.body));
+    assert.deepEqual([at.body.from, at.body.to], ['2029-06-01', '2029-06-01']);
+    await allot.setClock('2029-06-03T00:00:00.000Z');
+    assert.equal((await allot.api('POST', `/v1/reservations/${held.body.id}/commit`, { tokens: 70 })).status, 200);
+    const late = await allot.api('GET', '/v1/subscriptions/shop1/u2/usage/daily');
+    assert.deepEqual([late.body.from, late.body.to], ['2029-06-01', '2029-06-03']);
+    assert.deepEqual(late.body.data.map((p: { tokens: number }) => p.tokens), [0, 0, 70], 'the late commit is in the series');
   });
 
   test(`${dialect}: usage/daily covers the subscription the path names, not the user's earlier ones`, async (t) => {

@@ -7,7 +7,7 @@ import { instant } from '../schemas.ts';
 
 export const renewalResultSchema = z.object({
   subscriptions_rolled: z.number().int(),
-  subscriptions_failed: z.number().int().describe('could not be brought up to date (logged by the server); the sweep went on'),
+  subscriptions_failed: z.number().int().describe('could not be brought up to date; the sweep went on (the background sweep logs each, `allot renew` prints each)'),
   holds_checked: z.number().int(),
   idempotency_keys_deleted: z.number().int(),
 });

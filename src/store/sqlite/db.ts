@@ -166,17 +166,22 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     if (syncing || synced >= committed) return;
     syncing = true;
     const upTo = committed;
-    const settle = (error: unknown) => {
+    // Only a failed sync is fatal: a log that could not be opened was not written either.
+    const settle = (error: unknown, fatal = true) => {
       syncing = false;
       stats.walSyncs++;
       if (error === null) synced = upTo;
-      else failedSync ??= new DatabaseUnavailable(`the write-ahead log could not be synced (${String(error)}); restart allot`);
+      else if (fatal && !failedSync) {
+        failedSync = new DatabaseUnavailable('the write-ahead log could not be synced; restart allot');
+        failedSync.cause = error;
+      }
       for (let i = syncWaiters.length - 1; i >= 0; i--) {
         const waiter = syncWaiters[i]!;
         // After a failure no later sync can vouch for anything: every waiter is answered now.
         if (waiter.upTo > upTo && !failedSync) continue;
         syncWaiters.splice(i, 1);
         if (failedSync) waiter.reject(failedSync);
+        else if (error !== null) waiter.reject(new DatabaseUnavailable(error));
         else waiter.resolve();
       }
       if (syncWaiters.length > 0) syncWal();
@@ -185,11 +190,11 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     try {
       walFd ??= openSync(`${path}-wal`, 'r');
     } catch (error) {
-      queueMicrotask(() => settle(error));
+      queueMicrotask(() => settle(error, false));
       return;
     }
     // The log's data and size, not its timestamps: all that recovery after a crash reads.
-    syncData(walFd, settle);
+    syncData(walFd, (error) => settle(error));
   }
 
   /** Resolves once every batch up to `upTo` is on disk. */
