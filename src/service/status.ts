@@ -39,7 +39,7 @@ function reportedPeriod(sub: Subscription, now: number, final: PeriodSummary | u
     };
   }
   const start = final?.period_start ?? sub.current_period_start;
-  const end = final?.period_end ?? Math.min(sub.current_period_end, sub.canceled_at ?? sub.current_period_end);
+  const end = final?.period_end ?? sub.current_period_end;
   return {
     start, end, asOf: Math.max(start, Math.min(now, end - 1)),
     allocated: final?.allocated_tokens ?? sub.allocated_tokens,
