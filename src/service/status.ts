@@ -1,9 +1,9 @@
 /** The status report (SPEC §7): the subscription, its analytics, alerts and advice. */
 import { computeStatus, type PlanSummary } from '../domain/analytics.ts';
-import { DAY_MS, isoDay, isoInstant, startOfDay } from '../domain/clock.ts';
+import { DAY_MS, isoDay, startOfDay } from '../domain/clock.ts';
 import { AllotError } from '../domain/errors.ts';
-import type { PeriodSummary, Plan, Subscription } from '../domain/model.ts';
-import { allPlans, findPeriodSummary, planHistory } from '../store/subscriptions.ts';
+import type { Plan, Subscription } from '../domain/model.ts';
+import { allPlans, planHistory } from '../store/subscriptions.ts';
 import { dailyUsageRange, periodDailyUsage } from '../store/usage.ts';
 import type { Queryable } from '../store/db.ts';
 import type { Services } from './context.ts';
@@ -16,37 +16,14 @@ const summary = (p: Plan): PlanSummary => ({
 });
 
 /**
- * The period a status report describes. A live subscription's is its current
- * period, as of now. A canceled subscription stays readable (SPEC §4): its
- * report describes its final period as it closed (the period's summary), as
- * of that period's last instant: no day of it remains, nothing is held or billed next.
+ * The instant a status report is computed at. A live subscription's is now. A
+ * canceled subscription stays readable (SPEC §4) with its final period and
+ * counters as they ended: its report is as of that period's last instant, so
+ * no day of it remains and nothing is billed next.
  */
-interface ReportedPeriod {
-  start: number;
-  end: number;
-  asOf: number;
-  allocated: number;
-  used: number;
-  reserved: number;
-  queries: number;
-}
-
-function reportedPeriod(sub: Subscription, now: number, final: PeriodSummary | undefined): ReportedPeriod {
-  if (sub.status !== 'canceled') {
-    return {
-      start: sub.current_period_start, end: sub.current_period_end, asOf: now,
-      allocated: sub.allocated_tokens, used: sub.used_tokens, reserved: sub.reserved_tokens, queries: sub.queries,
-    };
-  }
-  const start = final?.period_start ?? sub.current_period_start;
-  const end = final?.period_end ?? sub.current_period_end;
-  return {
-    start, end, asOf: Math.max(start, Math.min(now, end - 1)),
-    allocated: final?.allocated_tokens ?? sub.allocated_tokens,
-    used: final?.used_tokens ?? sub.used_tokens,
-    reserved: 0,
-    queries: final?.queries ?? sub.queries,
-  };
+function reportedAt(sub: Subscription, now: number): number {
+  if (sub.status !== 'canceled') return now;
+  return Math.max(sub.current_period_start, Math.min(now, sub.current_period_end - 1));
 }
 
 /**
@@ -75,21 +52,19 @@ export async function subscriptionStatus(
   return services.write(async (unit) => {
     const sub = await currentSubscription(unit, shop, userId);
     if (!sub) throw neverSubscribed(shopId, userId);
-    const final = sub.status === 'canceled' ? await findPeriodSummary(unit.q, sub.id, sub.current_period_start) : undefined;
-    const period = reportedPeriod(sub, unit.now, final);
-    const [daily, plans] = await Promise.all([periodDailyUsage(unit.q, sub.id, period.start), allPlans(unit.q)]);
+    const [daily, plans] = await Promise.all([periodDailyUsage(unit.q, sub.id, sub.current_period_start), allPlans(unit.q)]);
     const current = plans.find((p) => p.id === sub.plan_id);
     const analytics = computeStatus({
-      now: period.asOf,
-      periodStart: period.start,
-      periodEnd: period.end,
-      allocated: period.allocated,
-      used: period.used,
-      reserved: period.reserved,
+      now: reportedAt(sub, unit.now),
+      periodStart: sub.current_period_start,
+      periodEnd: sub.current_period_end,
+      allocated: sub.allocated_tokens,
+      used: sub.used_tokens,
+      reserved: sub.reserved_tokens,
       status: sub.status,
       cancelAtPeriodEnd: sub.cancel_at_period_end,
       daily,
-      queries: period.queries,
+      queries: sub.queries,
       currentPlan: current
         ? summary(current)
         : { id: sub.plan_id, display_name: sub.plan_display_name, tier: 0, allocated_tokens: sub.allocated_tokens, archived: true },
@@ -99,13 +74,8 @@ export async function subscriptionStatus(
     const view = subscriptionView(sub);
     const status = {
       ...view,
-      allocated_tokens: period.allocated,
-      current_period_start: isoInstant(period.start),
-      current_period_end: isoInstant(period.end),
-      used_tokens: period.used,
-      reserved_tokens: period.reserved,
       subscription_id: sub.id,
-      current_usage: period.used,
+      current_usage: sub.used_tokens,
       remaining_tokens: analytics.remaining_tokens,
       usage_percentage: analytics.usage_percentage,
       days_remaining_in_period: analytics.days_remaining_in_period,

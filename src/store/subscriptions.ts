@@ -172,10 +172,6 @@ export async function insertPeriodSummary(q: Queryable, summary: PeriodSummary):
   );
 }
 
-export async function findPeriodSummary(q: Queryable, subscriptionId: string, periodStart: number): Promise<PeriodSummary | undefined> {
-  return q.one<PeriodSummary>('SELECT * FROM period_summaries WHERE subscription_id = ? AND period_start = ?', [subscriptionId, periodStart]);
-}
-
 export async function listPeriodSummaries(
   q: Queryable,
   shop: ShopId,
