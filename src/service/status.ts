@@ -102,9 +102,8 @@ const MAX_DAILY_RANGE = 1000;
  */
 async function lastDay(q: Queryable, sub: Subscription, now: number): Promise<number> {
   if (sub.status !== 'canceled') return now;
-  const ended = Math.min(now, sub.current_period_end - 1);
   const lastRollup = (await periodDailyUsage(q, sub.id, sub.current_period_start)).at(-1)?.date;
-  return Math.max(sub.current_period_start, ended, lastRollup ? Date.parse(`${lastRollup}T00:00:00Z`) : 0);
+  return Math.max(reportedAt(sub, now), lastRollup ? Date.parse(`${lastRollup}T00:00:00Z`) : 0);
 }
 
 /**
