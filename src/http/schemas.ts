@@ -16,15 +16,42 @@ export const clientEventId = identifier.refine(
 );
 
 /** An `event_id` as stored: a client's, or a commit's (the prefix and a reservation id, so up to 140 characters). */
-export const storedEventId = z
-  .string()
-  .regex(new RegExp(`^(?:${COMMIT_EVENT_PREFIX})?[A-Za-z0-9._:@-]{1,128}$`), `must be 1–128 characters of A-Z a-z 0-9 . _ : @ -, or a commit's ${COMMIT_EVENT_PREFIX}{reservation id}`)
-  .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".." (they read as path segments)');
+export const storedEventId = z.string().refine(
+  (id) => identifier.safeParse(id.startsWith(COMMIT_EVENT_PREFIX) ? id.slice(COMMIT_EVENT_PREFIX.length) : id).success,
+  `must be 1–128 characters of A-Z a-z 0-9 . _ : @ -, or a commit's ${COMMIT_EVENT_PREFIX}{reservation id}`,
+);
+
+/** Text no database column stores as sent: U+0000 (PostgreSQL refuses it) and a lone UTF-16 surrogate (UTF-8 cannot encode it). */
+const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/**
+ * The dotted path of the first string (or member name) in parsed JSON that
+ * holds unstorable text. Only a `\u` escape can put such text in JSON, so
+ * `json` without one is not walked.
+ */
+export function pathToUnstorable(json: string, value: unknown): string | undefined {
+  return json.includes('\\u') ? firstUnstorable(value, '') : undefined;
+}
+
+function firstUnstorable(value: unknown, path: string): string | undefined {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
+  if (value === null || typeof value !== 'object') return undefined;
+  for (const [key, member] of Object.entries(value)) {
+    const at = path === '' ? key : `${path}.${key}`;
+    if (UNSTORABLE.test(key)) return at;
+    const found = firstUnstorable(member, at);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
 
 export const tokenCount = z.number().int('must be an integer').min(0, 'must be at least 0').max(1e12, 'must be at most 10^12');
 
 export const instant = z.string().describe('RFC 3339 UTC instant with milliseconds');
-export const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'must be a day YYYY-MM-DD').refine(
+/** A day as text, `YYYY-MM-DD`. */
+export const DAY_PATTERN = /^\d{4}-\d{2}-\d{2}$/;
+
+export const day = z.string().regex(DAY_PATTERN, 'must be a day YYYY-MM-DD').refine(
   (s) => !Number.isNaN(Date.parse(`${s}T00:00:00Z`)) && new Date(`${s}T00:00:00Z`).toISOString().startsWith(s),
   'must be a real calendar day',
 );
@@ -91,9 +118,10 @@ export function decodeCursor<T>(cursor: string | undefined, list: ListKey, posit
   if (cursor === undefined) return undefined;
   try {
     const text = Buffer.from(cursor, 'base64url').toString('utf8');
+    const decoded: unknown = JSON.parse(text);
     // Cursors are not signed: one made by hand must not carry what no database column can hold.
-    if (text.includes('\\u0000')) throw new Error('NUL in cursor');
-    return z.object({ list: z.literal(list), after: position }).strict().parse(JSON.parse(text)).after;
+    if (pathToUnstorable(text, decoded) !== undefined) throw new Error('unstorable text in cursor');
+    return z.object({ list: z.literal(list), after: position }).strict().parse(decoded).after;
   } catch {
     throw validationError([{ path: 'cursor', message: 'is not a cursor this list gave out' }]);
   }

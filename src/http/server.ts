@@ -15,6 +15,7 @@ import { Metrics } from './metrics.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
 import { clientErrorResponse, problemOf, toAllotError, zodFieldErrors } from './problem.ts';
 import { takesIdempotencyKey, type AnyRoute, type Reply } from './route.ts';
+import { pathToUnstorable } from './schemas.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { planRoutes } from './routes/plans.ts';
@@ -25,22 +26,6 @@ import { registerDashboard } from '../web/dashboard.ts';
 
 export { VERSION };
 export const BODY_LIMIT = 64 * 1024;
-
-/** Text no database column stores as sent: U+0000 (PostgreSQL refuses it) and a lone UTF-16 surrogate (UTF-8 cannot encode it). */
-const UNSTORABLE = /\0|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-/** The dotted path of the first string (or member name) in `value` that holds unstorable text. */
-function pathToUnstorable(value: unknown, path = ''): string | undefined {
-  if (typeof value === 'string') return UNSTORABLE.test(value) ? path : undefined;
-  if (value === null || typeof value !== 'object') return undefined;
-  for (const [key, member] of Object.entries(value)) {
-    const at = path === '' ? key : `${path}.${key}`;
-    if (UNSTORABLE.test(key)) return at;
-    const found = pathToUnstorable(member, at);
-    if (found !== undefined) return found;
-  }
-  return undefined;
-}
 
 export const allRoutes: readonly AnyRoute[] = [
   ...planRoutes,
@@ -125,8 +110,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     } catch {
       return done(new AllotError('invalid_json', 'The body is not valid JSON.'), undefined);
     }
-    // Only a \u escape can put such text in a body: UTF-8 cannot carry it.
-    const unstorable = text.includes('\\u') ? pathToUnstorable(parsed) : undefined;
+    const unstorable = pathToUnstorable(text, parsed);
     if (unstorable !== undefined) {
       const error = { path: unstorable, message: 'must not contain the NUL character (\\u0000) or a lone surrogate (\\ud800–\\udfff)' };
       return done(validationError([error]), undefined);

@@ -167,8 +167,8 @@ DROP INDEX usage_events_by_subscription;
 
 /**
  * A user's subscriptions, live or ended, looked up by (shop, user): period
- * history and daily usage read them, and without this index each such read
- * walked every subscription of the shop. The counters are not in it, so
+ * history and the latest canceled subscription read them, and without this
+ * index each such read walked every subscription of the shop. The counters are not in it, so
  * metering never writes it.
  */
 const subscriptionsByUser = 'CREATE INDEX subscriptions_by_user ON subscriptions (shop_id, user_id)';

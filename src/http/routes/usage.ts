@@ -4,7 +4,7 @@ import { validationError } from '../../domain/errors.ts';
 import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
 import { usageEventView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { clientEventId, decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, storedEventId, tokenCount } from '../schemas.ts';
+import { clientEventId, DAY_PATTERN, decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, storedEventId, tokenCount } from '../schemas.ts';
 
 export const usageBody = z
   .object({
@@ -53,8 +53,6 @@ export const checkResultSchema = z.object({
   reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable(),
 });
 
-const BARE_DAY = /^\d{4}-\d{2}-\d{2}$/;
-
 /**
  * An RFC 3339 instant, or a bare day `YYYY-MM-DD`: `from` reads a day as its
  * first instant; `to` covers a day whole (as `/usage/daily` does), an instant
@@ -74,7 +72,7 @@ function instantQuery(path: 'from' | 'to') {
         ctx.addIssue({ code: 'custom', message: `${path} must be an RFC 3339 instant or a day` });
         return z.NEVER;
       }
-      return path === 'to' && BARE_DAY.test(value) ? ms + DAY_MS : ms;
+      return path === 'to' && DAY_PATTERN.test(value) ? ms + DAY_MS : ms;
     });
 }
 
