@@ -24,14 +24,19 @@ function nextDigits(digits: readonly number[]): number[] {
  * `random` replaces the randomness where an id must be reproducible (import).
  */
 export function newId(prefix: 'sub' | 'res' | 'key', now: number, random?: Uint8Array): string {
+  const fresh = (bytes: Uint8Array) => [...bytes.subarray(0, 16)].map((byte) => byte % 32);
   let time = now;
-  let digits = [...(random ?? randomBytes(16)).subarray(0, 16)].map((byte) => byte % 32);
-  if (random === undefined) {
+  let digits: number[];
+  if (random !== undefined) {
+    digits = fresh(random);
+  } else {
     if (last && time <= last.time) {
       time = last.time;
       digits = nextDigits(last.digits);
       // Counted past the largest random part: the next millisecond keeps the order.
       if (digits.every((d) => d === 0)) time++;
+    } else {
+      digits = fresh(randomBytes(16));
     }
     last = { time, digits };
   }
