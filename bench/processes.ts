@@ -82,10 +82,15 @@ export interface AllotEnv {
   [name: string]: string | undefined;
 }
 
-/** `node bin/allot.js serve` as a user would start it, logging warnings only, background sweep off. */
+/**
+ * `node bin/allot.js serve` as a user would start it, logging warnings only,
+ * background sweep off. `BENCH_SERVER_ARGS` go to node, to profile the
+ * server under load (`BENCH_SERVER_ARGS='--cpu-prof --cpu-prof-dir=/tmp/prof'`).
+ */
 export async function startAllot(env: AllotEnv): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['bin/allot.js', 'serve'], {
+  const nodeArgs = process.env.BENCH_SERVER_ARGS?.split(/\s+/).filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/allot.js', 'serve'], {
     cwd: root,
     env: { ...process.env, HOST: '127.0.0.1', PORT: String(port), LOG_LEVEL: 'warn', ALLOT_SWEEP_SECONDS: '0', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],

@@ -61,7 +61,7 @@ function bearer(request: FastifyRequest): string | undefined {
 }
 
 function sendProblem(reply: FastifyReply, error: AllotError): FastifyReply {
-  const body = { ...problemOf(error), instance: reply.request.url.split('?')[0], request_id: reply.request.id };
+  const body = Object.assign(problemOf(error), { instance: reply.request.url.split('?')[0], request_id: reply.request.id });
   if (error.code === 'quota_exceeded' && typeof error.extra?.retry_after_seconds === 'number') {
     reply.header('retry-after', String(error.extra.retry_after_seconds));
   }
@@ -124,11 +124,27 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     done(null, payload);
   });
 
-  app.addHook('onResponse', (request, reply, done) => {
-    const routeTemplate = request.routeOptions.url ?? 'unmatched';
-    metrics.observe(request.method, routeTemplate, reply.statusCode, reply.elapsedTime / 1000);
+  // The level is fixed for the server's life: answers logged at info cost nothing at warn.
+  const logsAnswers = ['trace', 'debug', 'info'].includes(options.logLevel ?? 'info');
+  /** Counts and logs an answer under its route's template (`unmatched` when no route matched). */
+  const answered = (request: FastifyRequest, reply: FastifyReply, template: string) => {
+    metrics.observe(request.method, template, reply.statusCode, reply.elapsedTime / 1000);
     const level = reply.statusCode >= 500 ? 'error' : 'info';
-    request.log[level]({ method: request.method, route: routeTemplate, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+    if (level === 'info' && !logsAnswers) return;
+    request.log[level]({ method: request.method, route: template, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 }, 'request');
+  };
+  // Each route gets an onResponse hook that knows its template: `request.routeOptions` builds a new object on every read.
+  app.addHook('onRoute', (routeOptions) => {
+    const template = routeOptions.url ?? 'unmatched';
+    const hooks = routeOptions.onResponse;
+    routeOptions.onResponse = [...(hooks === undefined ? [] : Array.isArray(hooks) ? hooks : [hooks]), (request, reply, done) => {
+      answered(request, reply, template);
+      done();
+    }];
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    // Routed requests are observed by their route's own hook.
+    if (request.is404) answered(request, reply, 'unmatched');
     done();
   });
 
@@ -205,11 +221,11 @@ async function handle(
     : rawBody === undefined
       ? undefined
       : parse(emptyBody, rawBody, '');
-  const run = (): Promise<Reply> => route.handler({ body, query, params, scope, services });
+  const input = { body, query, params, scope, services };
 
   const keyHeader = takesKey ? request.headers['idempotency-key'] : undefined;
   if (keyHeader === undefined) {
-    const result = await run();
+    const result = await route.handler(input);
     await caller.confirm();
     return send(reply, result);
   }
@@ -223,7 +239,7 @@ async function handle(
   }
   let outcome: { status: number; body: string; headers?: Record<string, string> };
   try {
-    const result = await run();
+    const result = await route.handler(input);
     outcome = { status: result.status, body: JSON.stringify(result.body), headers: result.headers };
   } catch (error) {
     const allot = toAllotError(error);
@@ -232,7 +248,7 @@ async function handle(
       throw error;
     }
     // The same document sendProblem answers now, so a replay is identical to it.
-    const problemBody = { ...problemOf(allot), instance: request.url.split('?')[0], request_id: request.id };
+    const problemBody = Object.assign(problemOf(allot), { instance: request.url.split('?')[0], request_id: request.id });
     await completeKey(unguarded, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
     throw error;
   }

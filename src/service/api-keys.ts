@@ -9,7 +9,7 @@ import { isoInstant } from '../domain/clock.ts';
 import { findApiKeyByDigest, insertApiKey, isKeyLive, listApiKeyRows, revokeApiKeyRow, type ApiKeyRow } from '../store/api-keys.ts';
 import type { Queryable } from '../store/db.ts';
 import type { Services } from './context.ts';
-import { sha256 } from './hash.ts';
+import { sha256, sha256Bytes } from './hash.ts';
 import { newId } from './ids.ts';
 import { Scope, type Role } from './scope.ts';
 
@@ -69,12 +69,6 @@ export async function revokeApiKey(services: Services, scope: Scope, id: string)
   return apiKeyView(row);
 }
 
-function sameDigest(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'hex');
-  const y = Buffer.from(b, 'hex');
-  return x.length === y.length && timingSafeEqual(x, y);
-}
-
 function unauthorized(): AllotError {
   return new AllotError('unauthorized', 'The API key is not valid.');
 }
@@ -87,7 +81,37 @@ export interface Caller {
   confirm(): Promise<void>;
 }
 
-type Grant = Pick<ApiKeyRow, 'id' | 'role' | 'shop_id' | 'secret_hash'>;
+/** What a key grants, fixed for its lifetime, and its digest for the constant-time comparison. */
+interface Grant {
+  keyId: string;
+  scope: Scope;
+  digest: Buffer;
+}
+
+/** A caller by API key: every unit of work it runs first reads that the key is not revoked. */
+class KeyCaller implements Caller {
+  readonly services: Services;
+  #live: boolean;
+
+  constructor(
+    readonly scope: Scope,
+    readonly keyId: string,
+    readonly unguarded: Services,
+    live: boolean,
+  ) {
+    this.#live = live;
+    this.services = unguarded.guardedBy((q) => this.#check(q));
+  }
+
+  async #check(q: Queryable): Promise<void> {
+    if (!(await isKeyLive(q, this.keyId))) throw unauthorized();
+    this.#live = true;
+  }
+
+  async confirm(): Promise<void> {
+    if (!this.#live) await this.#check(this.unguarded.db);
+  }
+}
 
 /**
  * Resolves bearer tokens to callers. What a key grants (its id, role and
@@ -99,42 +123,36 @@ type Grant = Pick<ApiKeyRow, 'id' | 'role' | 'shop_id' | 'secret_hash'>;
  */
 export class Keyring {
   readonly #grants = new Map<string, Grant>();
+  readonly #masterDigest: Buffer | null;
+  readonly #master: Caller;
 
   constructor(
     readonly services: Services,
-    readonly masterKeyHash: string | null,
+    masterKeyHash: string | null,
     readonly capacity = 10_000,
-  ) {}
+  ) {
+    this.#masterDigest = masterKeyHash === null ? null : Buffer.from(masterKeyHash, 'hex');
+    this.#master = { scope: Scope.admin('master'), services, confirm: async () => {} };
+  }
 
   async authenticate(token: string | undefined): Promise<Caller> {
     if (!token) throw new AllotError('unauthorized', 'Send an API key as `Authorization: Bearer <key>`.');
-    const digest = sha256(token);
-    if (this.masterKeyHash !== null && sameDigest(digest, this.masterKeyHash)) {
-      return { scope: Scope.admin('master'), services: this.services, confirm: async () => {} };
-    }
+    const digest = sha256Bytes(token);
+    if (this.#masterDigest !== null && timingSafeEqual(digest, this.#masterDigest)) return this.#master;
     if (!token.startsWith(KEY_PREFIX)) throw unauthorized();
-    let grant = this.#grants.get(digest);
+    const hex = digest.toString('hex');
+    let grant = this.#grants.get(hex);
     let live = false;
     if (!grant) {
-      const row = await findApiKeyByDigest(this.services.db, digest);
+      const row = await findApiKeyByDigest(this.services.db, hex);
       if (!row || row.revoked_at !== null) throw unauthorized();
-      grant = { id: row.id, role: row.role, shop_id: row.shop_id, secret_hash: row.secret_hash };
-      this.#remember(digest, grant);
+      const scope = row.role === 'admin' ? Scope.admin(row.id) : Scope.shopKey(row.shop_id ?? '', row.id);
+      grant = { keyId: row.id, scope, digest: Buffer.from(row.secret_hash, 'hex') };
+      this.#remember(hex, grant);
       live = true;
     }
-    if (!sameDigest(digest, grant.secret_hash)) throw unauthorized();
-    const keyId = grant.id;
-    const check = async (q: Queryable) => {
-      if (!(await isKeyLive(q, keyId))) throw unauthorized();
-      live = true;
-    };
-    return {
-      scope: grant.role === 'admin' ? Scope.admin(keyId) : Scope.shopKey(grant.shop_id ?? '', keyId),
-      services: this.services.guardedBy(check),
-      confirm: async () => {
-        if (!live) await check(this.services.db);
-      },
-    };
+    if (!timingSafeEqual(digest, grant.digest)) throw unauthorized();
+    return new KeyCaller(grant.scope, grant.keyId, this.services, live);
   }
 
   #remember(digest: string, grant: Grant): void {

@@ -1,4 +1,7 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
+
+/** One-shot hashing (Node 20.12 and later) skips building a Hash object per call; earlier releases build one. */
+const hashOnce = typeof crypto.hash === 'function' ? crypto.hash : undefined;
 
 /** JSON with keys sorted at every level, so equal content hashes equally. */
 export function canonicalJson(value: unknown): string {
@@ -12,7 +15,12 @@ export function canonicalJson(value: unknown): string {
 }
 
 export function sha256(text: string): string {
-  return createHash('sha256').update(text).digest('hex');
+  return hashOnce ? hashOnce('sha256', text, 'hex') : crypto.createHash('sha256').update(text).digest('hex');
+}
+
+/** The SHA-256 digest as 32 bytes, for comparisons in constant time. */
+export function sha256Bytes(text: string): Buffer {
+  return hashOnce ? hashOnce('sha256', text, 'buffer') : crypto.createHash('sha256').update(text).digest();
 }
 
 export function contentHash(value: unknown): string {

@@ -152,16 +152,15 @@ export async function commitHold(
     const { sub: metered, counters } = await meter(unit, sub, input.tokens, 'spent');
     // A canceled subscription's period is already summarised: the late usage belongs in that summary too.
     if (metered.status === 'canceled') await addToPeriodSummary(unit.q, metered.id, metered.current_period_start, input.tokens);
-    const result: CommitResult = {
-      ...usageResult(eventId, metered, input.tokens, counters),
+    const result: CommitResult = Object.assign(usageResult(eventId, metered, input.tokens, counters), {
       reservation_id: reservation.id,
-      status: 'committed',
+      status: 'committed' as const,
       reservation_expired: expired,
-    };
+    });
     await storeEvent(unit, {
       shop_id: shop, event_id: eventId, subscription_id: metered.id, user_id: reservation.user_id, tokens: input.tokens,
       input_tokens: null, output_tokens: null, model: null, enforce: 0, reservation_id: reservation.id, request_hash: hash,
-    }, metered, result);
+    }, metered, counters);
     await recordCommit(unit.q, shop, reservation.id, {
       committed_tokens: input.tokens, event_id: eventId, commit_hash: hash, commit_result: JSON.stringify(result), now: unit.now,
     });

@@ -25,6 +25,7 @@ export async function listApiKeyRows(q: Queryable, page: { after?: string; limit
 
 /** Marks the key revoked (once) and answers it as it now stands. */
 export async function revokeApiKeyRow(q: Queryable, id: string, now: number): Promise<ApiKeyRow | undefined> {
+  q.memo?.delete(liveKeyFact(id));
   await q.run('UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL', [now, id]);
   return q.one<ApiKeyRow>('SELECT * FROM api_keys WHERE id = ?', [id]);
 }
@@ -36,7 +37,13 @@ export async function findApiKeyByDigest(db: Db, digest: string): Promise<ApiKey
   return db.oneUnsynced ? db.oneUnsynced<ApiKeyRow>(BY_DIGEST, [digest]) : db.one<ApiKeyRow>(BY_DIGEST, [digest]);
 }
 
-/** Whether the key exists and is not revoked: one read by primary key. */
+const liveKeyFact = (id: string) => `api key ${id} live`;
+
+/** Whether the key exists and is not revoked: one read by primary key, once per transaction. */
 export async function isKeyLive(q: Queryable, id: string): Promise<boolean> {
-  return (await q.one('SELECT 1 AS live FROM api_keys WHERE id = ? AND revoked_at IS NULL', [id])) !== undefined;
+  const fact = liveKeyFact(id);
+  if (q.memo?.has(fact)) return true;
+  const live = (await q.one('SELECT 1 AS live FROM api_keys WHERE id = ? AND revoked_at IS NULL', [id])) !== undefined;
+  if (live) q.memo?.set(fact, true);
+  return live;
 }

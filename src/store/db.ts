@@ -15,6 +15,13 @@ export interface Queryable {
   one<T = Row>(sql: string, params?: readonly unknown[]): Promise<T | undefined>;
   /** Runs a statement and answers the number of rows it changed. */
   run(sql: string, params?: readonly unknown[]): Promise<number>;
+  /**
+   * Facts read inside the current write transaction, for a check that every
+   * unit of work sharing it repeats (SQLite runs a batch of units in one
+   * transaction). Emptied when the transaction, or a unit's part of it, rolls
+   * back; a write that changes a fact deletes it. Absent outside transactions.
+   */
+  readonly memo?: Map<string, unknown>;
 }
 
 export interface Db extends Queryable {

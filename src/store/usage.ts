@@ -17,7 +17,9 @@ export interface UsageEventRow {
   period_start: number;
   day: string;
   created_at: number;
+  /** Empty for an event `POST /v1/usage` recorded (its columns are its content); a hash of the content otherwise. */
   request_hash: string;
+  /** The counters right after the event, `[used, reserved, allocated]` (older rows: the whole answer as JSON). */
   result: string;
 }
 

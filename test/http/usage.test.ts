@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { DIALECTS } from '../support/dialects.ts';
 import { createShopKey, seedPlans, startAllot, type Allot, type ApiResponse } from '../support/harness.ts';
 import { assertProblem, assertStatus, errorPaths } from '../support/problems.ts';
+import { usageContentHash } from '../../src/service/usage.ts';
 
 const ANCHOR = '2026-01-31T12:00:00.000Z';
 
@@ -90,7 +91,34 @@ for (const dialect of DIALECTS) {
       const split = await usage(allot, { event_id: 'e5', input_tokens: 3, output_tokens: 4 });
       assert.equal(split.body.tokens, 7);
       assertProblem(await usage(allot, { event_id: 'e5', tokens: 7 }), 409, 'idempotency_conflict');
+      assertStatus(await usage(allot, { event_id: 'e5', input_tokens: 3, output_tokens: 4 }), 200);
+      assertProblem(await usage(allot, { event_id: 'e5', input_tokens: 4, output_tokens: 3 }), 409, 'idempotency_conflict');
+      await subscribe(allot, 's1', 'u2');
+      assertProblem(await usage(allot, { event_id: 'e5', user_id: 'u2', input_tokens: 3, output_tokens: 4 }), 409, 'idempotency_conflict');
+      assertStatus(await usage(allot, { event_id: 'e6', output_tokens: 7 }), 200);
+      assertProblem(await usage(allot, { event_id: 'e6', input_tokens: 0, output_tokens: 7 }), 409, 'idempotency_conflict');
+      assert.equal(await used(allot), 110_020);
     });
+  });
+
+  test(`${dialect}: an event stored with a content hash and its whole answer (the earlier format) replays and conflicts as before`, async (t) => {
+    const allot = await start(dialect, t);
+    const subId = await subscribe(allot, 's1', 'u1');
+    const answer = {
+      event_id: 'old-1', subscription_id: subId, tokens: 9, used_tokens: 9, reserved_tokens: 0, remaining_tokens: 99_991,
+      allocated_tokens: 100_000, usage_percentage: 0.01, over_limit: false, duplicate: false,
+    };
+    const hash = usageContentHash({ event_id: 'old-1', shop_id: 's1', user_id: 'u1', tokens: 9, model: 'm' }, 9, false);
+    await allot.testDb.db.run(
+      `INSERT INTO usage_events (shop_id, event_id, subscription_id, user_id, tokens, model, enforce, period_start, day, created_at, request_hash, result)
+       VALUES ('s1', 'old-1', ?, 'u1', 9, 'm', 0, ?, '2026-01-31', ?, ?, ?)`,
+      [subId, Date.parse(ANCHOR), Date.parse(ANCHOR), hash, JSON.stringify(answer)],
+    );
+    const again = await usage(allot, { event_id: 'old-1', tokens: 9, model: 'm' });
+    assertStatus(again, 200);
+    assert.deepEqual(again.body, { ...answer, duplicate: true });
+    assertProblem(await usage(allot, { event_id: 'old-1', tokens: 9 }), 409, 'idempotency_conflict');
+    assertProblem(await usage(allot, { event_id: 'old-1', tokens: 9, model: 'm', enforce: true }), 409, 'idempotency_conflict');
   });
 
   test(`${dialect}: usage — enforce at the exact limit; suspended; no subscription`, async (t) => {

@@ -4,7 +4,11 @@ import { syncBuiltinESMExports } from 'node:module';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { buildServer, allRoutes } from '../../src/http/server.ts';
-import { Keyring } from '../../src/service/api-keys.ts';
+import type { AllotError } from '../../src/domain/errors.ts';
+import { Keyring, revokeApiKey } from '../../src/service/api-keys.ts';
+import { Scope } from '../../src/service/scope.ts';
+import { revokeApiKeyRow } from '../../src/store/api-keys.ts';
+import type { SqliteDb } from '../../src/store/sqlite/db.ts';
 import { sha256 } from '../../src/service/hash.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { createShopKey, MASTER_KEY, seedPlans, startAllot, type Allot } from '../support/harness.ts';
@@ -194,6 +198,42 @@ test('keys are compared as SHA-256 digests in constant time, and found by digest
   const stored = await allot.testDb.db.all<{ secret_hash: string; prefix: string }>('SELECT secret_hash, prefix FROM api_keys');
   assert.deepEqual(stored.map((r) => r.secret_hash), [sha256(shopKey)], 'only the digest is stored');
   assert.ok(shopKey.startsWith(stored[0]!.prefix) && stored[0]!.prefix.length < 20);
+});
+
+test('sqlite: a key revoked inside a batch is refused to the units after it in the same transaction, and live again if the revocation rolls back', async (t) => {
+  const allot = await startAllot('sqlite');
+  t.after(allot.close);
+  const shopKey = await createShopKey(allot, 'shopA');
+  const keyId = (await allot.api('GET', '/v1/api-keys')).body.data[0].id as string;
+  const keyring = new Keyring(allot.services, null);
+  const db = allot.testDb.db as SqliteDb;
+  const unitsOfKey = async () => (await keyring.authenticate(shopKey)).services;
+
+  // A revocation that rolls back: the key stays live for the unit after it.
+  let caller = await unitsOfKey();
+  let before = db.stats.batches;
+  const rolledBack = await Promise.allSettled([
+    caller.write(async () => 'before'),
+    allot.services.write(async ({ q, now }) => {
+      await revokeApiKeyRow(q, keyId, now);
+      throw new Error('changed its mind');
+    }),
+    caller.write(async () => 'after'),
+  ]);
+  assert.equal(db.stats.batches - before, 1, 'the three units shared one transaction');
+  assert.deepEqual(rolledBack.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+
+  // A revocation that commits: the unit after it, in the same transaction, is refused.
+  caller = await unitsOfKey();
+  before = db.stats.batches;
+  const revoked = await Promise.allSettled([
+    caller.write(async () => 'before'),
+    revokeApiKey(allot.services, Scope.admin('test'), keyId),
+    caller.write(async () => 'after'),
+  ]);
+  assert.equal(db.stats.batches - before, 1, 'the three units shared one transaction');
+  assert.deepEqual(revoked.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected']);
+  assert.equal(((revoked[2] as PromiseRejectedResult).reason as AllotError).code, 'unauthorized');
 });
 
 for (const dialect of DIALECTS) {

@@ -105,8 +105,9 @@ class Statements {
   }
 }
 
-function queryable(statements: Statements): Queryable {
+function queryable(statements: Statements, memo?: Map<string, unknown>): Queryable {
   return {
+    memo,
     all: async <T>(sql: string, params: Params = []) => statements.all<T>(sql, params),
     one: async <T>(sql: string, params: Params = []) => statements.all<T>(sql, params)[0],
     run: async (sql: string, params: Params = []) => statements.run(sql, params),
@@ -140,7 +141,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     commit: writer.prepare('COMMIT'),
   };
   const reads = reader === writer ? writes : new Statements(reader);
-  const tx = queryable(writes);
+  const tx = queryable(writes, new Map());
   const queue: Pending[] = [];
   let scheduled = false;
   let running = false;
@@ -254,6 +255,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     const outcomes: Outcome[] = [];
     try {
       control.begin.run();
+      tx.memo!.clear();
       for (const pending of batch) {
         // Outside a transaction SAVEPOINT would open a new one and RELEASE commit it on its own.
         if (!writer.inTransaction) return failAll(new DatabaseUnavailable('the batch transaction was rolled back'));
@@ -266,6 +268,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
           if (!writer.inTransaction) return failAll(error);
           control.rollbackTo.run();
           control.release.run();
+          tx.memo!.clear();
           outcomes.push({ ok: false, error: normalise(error) });
         }
       }
