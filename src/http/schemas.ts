@@ -4,10 +4,17 @@ import { validationError } from '../domain/errors.ts';
 import { COMMIT_EVENT_PREFIX } from '../service/reservations.ts';
 import { contentHash } from '../service/hash.ts';
 
+const IDENTIFIER = /^[A-Za-z0-9._:@-]{1,128}$/;
+
 export const identifier = z
   .string()
-  .regex(/^[A-Za-z0-9._:@-]{1,128}$/, 'must be 1–128 characters of A-Z a-z 0-9 . _ : @ -')
+  .regex(IDENTIFIER, 'must be 1–128 characters of A-Z a-z 0-9 . _ : @ -')
   .refine((id) => id !== '.' && id !== '..', 'must not be "." or ".." (they read as path segments)');
+
+/** `identifier`'s rule as a plain test, for exact checks that skip the schema (`RouteSpec.accepts`). */
+export function isIdentifier(value: unknown): value is string {
+  return typeof value === 'string' && IDENTIFIER.test(value) && value !== '.' && value !== '..';
+}
 
 /** An `event_id` a client gives: an identifier outside the prefix kept for commits. */
 export const clientEventId = identifier.refine(
@@ -45,7 +52,14 @@ function firstUnstorable(value: unknown, path: string): string | undefined {
   return undefined;
 }
 
-export const tokenCount = z.number().int('must be an integer').min(0, 'must be at least 0').max(1e12, 'must be at most 10^12');
+export const MAX_TOKEN_COUNT = 1e12;
+
+export const tokenCount = z.number().int('must be an integer').min(0, 'must be at least 0').max(MAX_TOKEN_COUNT, 'must be at most 10^12');
+
+/** `tokenCount`'s rule as a plain test. */
+export function isTokenCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_TOKEN_COUNT;
+}
 
 export const instant = z.string().describe('RFC 3339 UTC instant with milliseconds');
 /** A day as text, `YYYY-MM-DD`. */

@@ -217,7 +217,7 @@ async function handle(
   const query = route.query ? parse(route.query, request.query ?? {}, '') : undefined;
   const rawBody = request.body;
   const body = route.body
-    ? parse(route.body, rawBody ?? {}, '')
+    ? (route.accepts?.(rawBody) ?? parse(route.body, rawBody ?? {}, ''))
     : rawBody === undefined
       ? undefined
       : parse(emptyBody, rawBody, '');

@@ -4,7 +4,12 @@ import { validationError } from '../../domain/errors.ts';
 import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
 import { usageEventView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { clientEventId, DAY_PATTERN, decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, storedEventId, tokenCount } from '../schemas.ts';
+import { COMMIT_EVENT_PREFIX } from '../../service/reservations.ts';
+import {
+  clientEventId, DAY_PATTERN, decodeCursor, identifier, instant, isIdentifier, isTokenCount, limitQuery, listKey, MAX_TOKEN_COUNT, page, pageOf, storedEventId, tokenCount,
+} from '../schemas.ts';
+
+const MODEL_LENGTH = 200;
 
 export const usageBody = z
   .object({
@@ -14,7 +19,7 @@ export const usageBody = z
     tokens: tokenCount.optional(),
     input_tokens: tokenCount.optional(),
     output_tokens: tokenCount.optional(),
-    model: z.string().min(1).max(200).optional(),
+    model: z.string().min(1).max(MODEL_LENGTH).optional(),
     enforce: z.boolean().optional(),
   })
   .strict()
@@ -22,10 +27,33 @@ export const usageBody = z
     if (body.tokens === undefined && body.input_tokens === undefined && body.output_tokens === undefined) {
       ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'give tokens, or input_tokens and/or output_tokens' });
     }
-    if (body.tokens === undefined && (body.input_tokens ?? 0) + (body.output_tokens ?? 0) > 1e12) {
+    if (body.tokens === undefined && (body.input_tokens ?? 0) + (body.output_tokens ?? 0) > MAX_TOKEN_COUNT) {
       ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'input_tokens + output_tokens must be at most 10^12' });
     }
   });
+
+type UsageBody = z.infer<typeof usageBody>;
+
+const USAGE_MEMBERS = new Set(['event_id', 'shop_id', 'user_id', 'tokens', 'input_tokens', 'output_tokens', 'model', 'enforce']);
+const optional = <T>(value: unknown, test: (v: unknown) => v is T): boolean => value === undefined || test(value);
+
+/** `usageBody` as plain tests, for the route's `accepts`: a usage event passes here unless its model is over 200 UTF-16 units. */
+export function acceptsUsage(raw: unknown): UsageBody | undefined {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
+  const body = raw as Record<string, unknown>;
+  for (const member in body) if (!USAGE_MEMBERS.has(member)) return undefined;
+  const { event_id, tokens, input_tokens, output_tokens, model, enforce } = body;
+  if (!isIdentifier(event_id) || event_id.startsWith(COMMIT_EVENT_PREFIX) || !isIdentifier(body.shop_id) || !isIdentifier(body.user_id)) return undefined;
+  if (!optional(tokens, isTokenCount) || !optional(input_tokens, isTokenCount) || !optional(output_tokens, isTokenCount)) return undefined;
+  if (tokens === undefined) {
+    if (input_tokens === undefined && output_tokens === undefined) return undefined;
+    if (((input_tokens as number | undefined) ?? 0) + ((output_tokens as number | undefined) ?? 0) > MAX_TOKEN_COUNT) return undefined;
+  }
+  // The schema counts code points; a string within the limit in UTF-16 units is within it in code points too.
+  if (model !== undefined && (typeof model !== 'string' || model.length < 1 || model.length > MODEL_LENGTH)) return undefined;
+  if (enforce !== undefined && typeof enforce !== 'boolean') return undefined;
+  return body as UsageBody;
+}
 
 export const usageResultSchema = z.object({
   event_id: z.string(),
@@ -101,6 +129,7 @@ export const usageRoutes = [
     summary: 'Record token usage, exactly once per (shop_id, event_id)',
     tag: 'Usage',
     body: usageBody,
+    accepts: acceptsUsage,
     responses: {
       200: { description: 'Recorded (or a duplicate of a recorded event)', schema: usageResultSchema },
       404: { description: 'subscription_not_found' },
