@@ -59,9 +59,10 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`server ${url} did not become ready`);
 }
 
-export async function startBaseline(): Promise<ServerProcess> {
+/** A reference server the benchmark compares allot with: `bench/baseline.ts` or `bench/floor.ts` (each prints its address once listening). */
+export async function startReference(script: 'bench/baseline.ts' | 'bench/floor.ts'): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'bench/baseline.ts'], {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     cwd: root,
     env: { ...process.env, PORT: String(port) },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -69,7 +70,7 @@ export async function startBaseline(): Promise<ServerProcess> {
   const url = `http://127.0.0.1:${port}`;
   await new Promise<void>((resolve, reject) => {
     child.stdout!.once('data', () => resolve());
-    child.once('exit', (code) => reject(new Error(`baseline exited with ${code}`)));
+    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}`)));
   });
   return track(child, url);
 }

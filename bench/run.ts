@@ -11,14 +11,13 @@ import { join } from 'node:path';
 import { AllotClient, MASTER_KEY } from './client.ts';
 import { loadSettings } from './config.ts';
 import type { LedgerCheck } from './ledger.ts';
-import type { LoadResult } from './load.ts';
 import { startAllot } from './processes.ts';
 import { machine, progress, table, writeResults, type Figure } from './report.ts';
 import { hotFigures, measureHot } from './scenarios/hot.ts';
 import { measurePostgres, postgresFigures } from './scenarios/postgres.ts';
 import { measureStatus, statusFigures } from './scenarios/status.ts';
 import { measureSweep, sweepFigures } from './scenarios/sweep.ts';
-import { measureBaseline, measureRecorded, setUpUsageShop, usageFigures } from './scenarios/usage.ts';
+import { measureRecorded, measureReference, setUpUsageShop, usageFigures } from './scenarios/usage.ts';
 
 const settings = loadSettings();
 const wanted = (name: string) => settings.only === null || settings.only.has(name);
@@ -27,25 +26,26 @@ const figures: Figure[] = [];
 const ledgers: LedgerCheck[] = [];
 const dir = await mkdtemp(join(tmpdir(), 'allot-bench-'));
 
-const steps = { throughput: 6, hot: 2, status: 6, sweep: 2, postgres: settings.postgres ? 4 : 0 };
+const steps = { throughput: 8, hot: 2, status: 6, sweep: 2, postgres: settings.postgres ? 4 : 0 };
 progress.plan(Object.entries(steps).reduce((sum, [name, n]) => sum + (wanted(name) ? n : 0), 0));
 const m = machine();
 console.log(`allot benchmark, scale ${settings.scale}: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, Node ${m.node}`);
 
 try {
   if (wanted('throughput') || wanted('hot')) {
-    let baseline: LoadResult | undefined;
-    if (wanted('throughput')) baseline = await measureBaseline(settings);
+    const references = wanted('throughput')
+      ? { baseline: await measureReference(settings, 'baseline'), floor: await measureReference(settings, 'floor') }
+      : undefined;
     const dbPath = join(dir, 'usage.db');
     const server = await startAllot({ ALLOT_DB: dbPath, ALLOT_MASTER_KEY: MASTER_KEY });
     try {
       const admin = new AllotClient(server.url);
       const shopKey = await setUpUsageShop(admin);
       let recordedRps: number | undefined;
-      if (wanted('throughput')) {
+      if (references) {
         const recorded = await measureRecorded(settings, server, shopKey, dbPath);
         recordedRps = recorded.measured.rps;
-        figures.push(...usageFigures(settings, baseline, recorded));
+        figures.push(...usageFigures(settings, references, recorded));
         ledgers.push(recorded.ledger);
       }
       if (wanted('hot')) {

@@ -38,9 +38,10 @@ async function plainEvent(pool: pg.Pool, keyId: string, eventId: string, userId:
     const sub = (await client.query(
       `UPDATE subscriptions SET used_tokens = used_tokens + $1, queries = queries + 1
        WHERE shop_id = $2 AND user_id = $3 AND status IN ('active', 'suspended') AND reserved_tokens = 0 AND current_period_end > $4
+         AND used_tokens + reserved_tokens + $5 <= 1000000000000000
        RETURNING id, current_period_start, used_tokens, reserved_tokens, allocated_tokens, queries`,
-      [tokens, BENCH_SHOP, userId, now],
-    )).rows[0] as { id: string; current_period_start: string };
+      [tokens, BENCH_SHOP, userId, now, tokens],
+    )).rows[0] as { id: string; current_period_start: string; used_tokens: string; reserved_tokens: string; allocated_tokens: string };
     const day = new Date(now).toISOString().slice(0, 10);
     await client.query(
       `INSERT INTO daily_usage (subscription_id, period_start, day, tokens, queries) VALUES ($1, $2, $3, $4, 1)
@@ -53,7 +54,7 @@ async function plainEvent(pool: pg.Pool, keyId: string, eventId: string, userId:
          enforce, reservation_id, period_start, day, created_at, request_hash, result)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) ON CONFLICT (shop_id, event_id) DO NOTHING`,
       [BENCH_SHOP, eventId, sub.id, userId, tokens, null, null, 'bench-model', 0, null, sub.current_period_start, day, now,
-        sha256(eventId), JSON.stringify({ event_id: eventId, tokens })],
+        '', `[${sub.used_tokens},${sub.reserved_tokens},${sub.allocated_tokens}]`],
     );
     await client.query('COMMIT');
   } catch (error) {

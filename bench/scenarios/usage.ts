@@ -1,12 +1,12 @@
 /**
- * Recorded usage side by side with the bare baseline (same requests, same
- * load generator, 32 connections), and the server's memory from the first
- * to the last of the usage events the run sends.
+ * Recorded usage side by side with the bare baseline and the floor (same
+ * requests, same load generator, 32 connections), and the server's memory
+ * from the first to the last of the usage events the run sends.
  */
 import type { BenchSettings } from '../config.ts';
 import { checkLedger, sqliteLedger, type LedgerCheck } from '../ledger.ts';
 import { runLoad, type LoadResult } from '../load.ts';
-import { startBaseline, type ServerProcess } from '../processes.ts';
+import { startReference, type ServerProcess } from '../processes.ts';
 import type { Figure } from '../report.ts';
 import { AllotClient } from '../client.ts';
 import { usageStep, users } from './steps.ts';
@@ -22,15 +22,22 @@ export async function setUpUsageShop(admin: AllotClient): Promise<string> {
   return key;
 }
 
-export async function measureBaseline(settings: BenchSettings): Promise<LoadResult> {
-  const baseline = await startBaseline();
+const references = {
+  baseline: { script: 'bench/baseline.ts', label: 'baseline: bare Fastify, POST /v1/usage' },
+  floor: { script: 'bench/floor.ts', label: 'floor: minimal durable server, POST /v1/usage' },
+} as const;
+
+/** The same load as recorded usage, at the bare baseline or at the floor. */
+export async function measureReference(settings: BenchSettings, which: keyof typeof references): Promise<LoadResult> {
+  const { script, label } = references[which];
+  const server = await startReference(script);
   try {
-    const step = usageStep({ shopId: BENCH_SHOP, users: USERS, prefix: 'base' });
-    const common = { url: baseline.url, connections: settings.connections, steps: [step] };
-    await runLoad({ ...common, label: 'baseline warm-up', amount: settings.warmupRequests });
-    return await runLoad({ ...common, label: 'baseline: bare Fastify, POST /v1/usage', amount: settings.throughputRequests });
+    const step = usageStep({ shopId: BENCH_SHOP, users: USERS, prefix: which });
+    const common = { url: server.url, connections: settings.connections, steps: [step] };
+    await runLoad({ ...common, label: `${which} warm-up`, amount: settings.warmupRequests });
+    return await runLoad({ ...common, label, amount: settings.throughputRequests });
   } finally {
-    await baseline.stop();
+    await server.stop();
   }
 }
 
@@ -69,19 +76,25 @@ export async function measureRecorded(settings: BenchSettings, server: ServerPro
   return { measured, rssFirst, rssLast, ledger };
 }
 
-export function usageFigures(settings: BenchSettings, baseline: LoadResult | undefined, recorded: RecordedOutcome): Figure[] {
-  const figures: Figure[] = [];
-  if (baseline) {
-    figures.push({ name: 'bare Fastify baseline, POST JSON, 32 conn', value: baseline.rps, unit: 'req/s', target: '', pass: null, detail: { ...baseline } });
-  }
-  figures.push({
-    name: 'POST /v1/usage recorded, SQLite FULL, 32 conn', value: recorded.measured.rps, unit: 'req/s', target: '', pass: null,
-    detail: { ...recorded.measured },
-  });
-  if (baseline) {
-    const ratio = recorded.measured.rps / baseline.rps;
-    figures.push({ name: 'recorded usage / baseline', value: ratio, unit: '×', target: '≥ 0.5× (aim 0.7×)', pass: ratio >= 0.5 });
-  }
+export function usageFigures(
+  settings: BenchSettings,
+  { baseline, floor }: { baseline: LoadResult; floor: LoadResult },
+  recorded: RecordedOutcome,
+): Figure[] {
+  const figures: Figure[] = [
+    { name: 'bare Fastify baseline, POST JSON, 32 conn', value: baseline.rps, unit: 'req/s', target: '', pass: null, detail: { ...baseline } },
+    { name: 'floor: same SQL and WAL sync, nothing else', value: floor.rps, unit: 'req/s', target: '', pass: null, detail: { ...floor } },
+    { name: 'floor / baseline', value: floor.rps / baseline.rps, unit: '×', target: 'what this machine allows', pass: null },
+    {
+      name: 'POST /v1/usage recorded, SQLite FULL, 32 conn', value: recorded.measured.rps, unit: 'req/s', target: '', pass: null,
+      detail: { ...recorded.measured },
+    },
+  ];
+  const ratio = recorded.measured.rps / baseline.rps;
+  figures.push(
+    { name: 'recorded usage / baseline', value: ratio, unit: '×', target: '≥ 0.5× (aim 0.7×)', pass: ratio >= 0.5 },
+    { name: 'recorded usage / floor', value: recorded.measured.rps / floor.rps, unit: '×', target: '', pass: null },
+  );
   const growth = recorded.rssLast / recorded.rssFirst;
   figures.push({
     name: `server RSS after ${settings.memoryEvents.last.toLocaleString('en')} / after ${settings.memoryEvents.first.toLocaleString('en')} events`,
