@@ -94,6 +94,20 @@ class Statements {
     }
   }
 
+  /** The first row. A statement with RETURNING makes all its changes on its first step (SQLite's rule), so the rest may go unread. */
+  one<T>(sql: string, params: Params): T | undefined {
+    try {
+      const statement = this.get(sql);
+      if (!statement.reader) {
+        statement.run(...bindable(params));
+        return undefined;
+      }
+      return statement.get(...bindable(params)) as T | undefined;
+    } catch (error) {
+      throw normalise(error);
+    }
+  }
+
   run(sql: string, params: Params): number {
     try {
       const statement = this.get(sql);
@@ -109,7 +123,7 @@ function queryable(statements: Statements, memo?: Map<string, unknown>): Queryab
   return {
     memo,
     all: async <T>(sql: string, params: Params = []) => statements.all<T>(sql, params),
-    one: async <T>(sql: string, params: Params = []) => statements.all<T>(sql, params)[0],
+    one: async <T>(sql: string, params: Params = []) => statements.one<T>(sql, params),
     run: async (sql: string, params: Params = []) => statements.run(sql, params),
   };
 }
