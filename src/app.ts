@@ -3,7 +3,7 @@ import { parseInstant, systemClock, TestClock, type Clock } from './domain/clock
 import type { Config } from './config.ts';
 import { Services } from './service/context.ts';
 import type { Db } from './store/db.ts';
-import { migrations } from './store/migrations.ts';
+import { migrateDatabase } from './store/migrations.ts';
 import { openPostgres } from './store/postgres/db.ts';
 import { openSqlite } from './store/sqlite/db.ts';
 
@@ -18,7 +18,7 @@ export function clockFor(config: Config): Clock {
 
 export async function openServices(config: Config, options: { migrate?: boolean } = {}): Promise<Services> {
   const db = await openDatabase(config);
-  if (options.migrate ?? true) await db.migrate(migrations);
+  if (options.migrate ?? true) await migrateDatabase(db);
   return new Services(db, clockFor(config), {
     highTokensPerQuery: config.ALLOT_HIGH_TOKENS_PER_QUERY,
     maxActiveHolds: config.ALLOT_MAX_ACTIVE_HOLDS,

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { openDatabase } from '../app.ts';
-import { migrations } from '../store/migrations.ts';
+import { migrateDatabase } from '../store/migrations.ts';
 import { runRenewals } from '../service/renewals.ts';
 import { withServices } from './context.ts';
 
@@ -12,7 +12,7 @@ export function register(program: Command): void {
     .action(async () => {
       const db = await openDatabase(loadConfig());
       try {
-        const applied = await db.migrate(migrations);
+        const applied = await migrateDatabase(db);
         console.log(applied.length ? `applied ${applied.join(', ')}` : 'database is up to date');
       } finally {
         await db.close();

@@ -1,7 +1,9 @@
 /**
  * API keys: `allot_sk_` + 256 random bits, shown once, stored as SHA-256,
- * looked up by digest and compared in constant time. Revocation is a write
- * every server sees on its next request (see `Keyring`).
+ * found by digest and compared in constant time the first time a server sees
+ * them; after that a server knows a key by the key itself (its keyring holds
+ * up to 10,000 keys in memory, the price of not hashing every request).
+ * Revocation is a write every server sees on its next request (see `Keyring`).
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { AllotError } from '../domain/errors.ts';

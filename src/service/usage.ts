@@ -278,4 +278,3 @@ export async function checkQuota(
     return { allowed: fits, remaining_tokens: remaining, reason: fits ? null : 'quota_exceeded' };
   });
 }
-

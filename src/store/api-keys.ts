@@ -1,4 +1,8 @@
-/** SQL for API keys: stored by SHA-256 digest, never the key itself. */
+/**
+ * SQL for API keys: stored by SHA-256 digest, never the key itself. Every
+ * write to `api_keys` is here: a transaction remembers a key it found live
+ * (`isKeyLive`), and a write that changes that fact must forget it.
+ */
 import type { Db, Queryable } from './db.ts';
 
 export interface ApiKeyRow {

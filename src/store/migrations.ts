@@ -2,7 +2,7 @@
  * allot's schema, as one static list applied in order (both dialects).
  * Instants are BIGINT epoch milliseconds; days are TEXT YYYY-MM-DD.
  */
-import type { Migration } from './db.ts';
+import type { Db, Migration } from './db.ts';
 
 const initial = `
 CREATE TABLE plans (
@@ -179,3 +179,18 @@ export const migrations: readonly Migration[] = [
   { id: '0003_events_in_time_order', sql: () => eventsInTimeOrder },
   { id: '0004_subscriptions_by_user', sql: () => subscriptionsByUser },
 ];
+
+/**
+ * Applies allot's migrations, and refuses a database that a newer allot has
+ * migrated: that version may store rows this one misreads.
+ */
+export async function migrateDatabase(db: Db): Promise<string[]> {
+  const applied = await db.migrate(migrations);
+  const known = new Set(migrations.map((m) => m.id));
+  const rows = await db.all<{ id: string }>('SELECT id FROM allot_migrations ORDER BY id');
+  const newer = rows.map((r) => r.id).filter((id) => !known.has(id));
+  if (newer.length > 0) {
+    throw new Error(`the database was migrated by a newer allot (${newer.join(', ')}): run that version or a later one`);
+  }
+  return applied;
+}

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { migrations } from '../../src/store/migrations.ts';
-import { openTestDb } from '../support/dialects.ts';
+import { DIALECTS, openTestDb } from '../support/dialects.ts';
 import { plans } from '../support/harness.ts';
 import { runCli, startCluster, startServerProcess, type ServerProcess } from '../support/processes.ts';
 
@@ -49,3 +49,18 @@ test('postgres: `allot migrate` run three times at once applies each migration o
   server = await startServerProcess({ databaseUrl });
   assert.equal((await server.api('POST', '/v1/plans', plans.basic)).status, 201);
 });
+
+for (const dialect of DIALECTS) {
+  test(`${dialect}: a database a newer allot has migrated is refused by \`allot migrate\` and by the server`, async (t) => {
+    const testDb = await openTestDb(dialect);
+    t.after(() => testDb.cleanup());
+    const target = testDb.config.databaseUrl ? { databaseUrl: testDb.config.databaseUrl } : { sqlitePath: testDb.config.sqlitePath! };
+    assert.equal((await runCli(['migrate'], target)).code, 0);
+    await testDb.db.run('INSERT INTO allot_migrations (id, applied_at) VALUES (?, ?)', ['9999_from_a_newer_allot', Date.now()]);
+
+    const migrate = await runCli(['migrate'], target);
+    assert.equal(migrate.code, 1);
+    assert.match(migrate.stderr, /migrated by a newer allot \(9999_from_a_newer_allot\)/);
+    await assert.rejects(startServerProcess(target), /migrated by a newer allot/);
+  });
+}

@@ -7,7 +7,7 @@ import { buildServer, allRoutes } from '../../src/http/server.ts';
 import type { AllotError } from '../../src/domain/errors.ts';
 import { Keyring, revokeApiKey } from '../../src/service/api-keys.ts';
 import { Scope } from '../../src/service/scope.ts';
-import { revokeApiKeyRow } from '../../src/store/api-keys.ts';
+import { insertApiKey, isKeyLive, revokeApiKeyRow } from '../../src/store/api-keys.ts';
 import type { SqliteDb } from '../../src/store/sqlite/db.ts';
 import { sha256 } from '../../src/service/hash.ts';
 import { DIALECTS } from '../support/dialects.ts';
@@ -200,7 +200,7 @@ test('keys are compared as SHA-256 digests in constant time, and found by digest
   assert.ok(shopKey.startsWith(stored[0]!.prefix) && stored[0]!.prefix.length < 20);
 });
 
-test('sqlite: a key revoked inside a batch is refused to the units after it in the same transaction, and live again if the revocation rolls back', async (t) => {
+test('sqlite: what a batch remembers of a key follows its writes: a revocation refuses the units after it, a rolled-back revocation or creation is forgotten', async (t) => {
   const allot = await startAllot('sqlite');
   t.after(allot.close);
   const shopKey = await createShopKey(allot, 'shopA');
@@ -234,6 +234,19 @@ test('sqlite: a key revoked inside a batch is refused to the units after it in t
   assert.equal(db.stats.batches - before, 1, 'the three units shared one transaction');
   assert.deepEqual(revoked.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected']);
   assert.equal(((revoked[2] as PromiseRejectedResult).reason as AllotError).code, 'unauthorized');
+
+  // A key created and found live by a unit that then rolls back is not live for the unit after it.
+  before = db.stats.batches;
+  const created = await Promise.allSettled([
+    allot.services.write(async ({ q, now }) => {
+      await insertApiKey(q, { id: 'key_rolled_back', name: 'gone', role: 'shop', shop_id: 'shopA', prefix: 'allot_sk_gone', secret_hash: 'f'.repeat(64), created_at: now, revoked_at: null });
+      assert.equal(await isKeyLive(q, 'key_rolled_back'), true);
+      throw new Error('changed its mind');
+    }),
+    allot.services.write(({ q }) => isKeyLive(q, 'key_rolled_back')),
+  ]);
+  assert.equal(db.stats.batches - before, 1, 'the two units shared one transaction');
+  assert.deepEqual(created.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected')), ['rejected', false]);
 });
 
 for (const dialect of DIALECTS) {
