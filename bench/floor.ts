@@ -14,6 +14,7 @@ import Fastify from 'fastify';
 import { fdatasync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { storedCounters } from '../src/service/usage.ts';
 import { migrations } from '../src/store/migrations.ts';
 
 const USERS = 100;
@@ -76,7 +77,7 @@ function record(usage: Usage, at: number): string {
   const day = new Date(at).toISOString().slice(0, 10);
   statements.rollup.run(c.id, c.current_period_start, day, usage.tokens);
   statements.event.run(usage.shop_id, usage.event_id, c.id, usage.user_id, usage.tokens, usage.model ?? null, c.current_period_start, day, at,
-    `[${c.used_tokens},${c.reserved_tokens},${c.allocated_tokens}]`);
+    storedCounters(c));
   return JSON.stringify({
     event_id: usage.event_id, subscription_id: c.id, tokens: usage.tokens, used_tokens: c.used_tokens, reserved_tokens: c.reserved_tokens,
     remaining_tokens: c.allocated_tokens - c.used_tokens - c.reserved_tokens, allocated_tokens: c.allocated_tokens, duplicate: false,

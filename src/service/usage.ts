@@ -176,19 +176,17 @@ export function usageResult(
   };
 }
 
+/** Stores the event the caller describes in a fresh object (completed in place with its period, day, instant and counters). */
 export async function storeEvent(
   unit: Unit,
   event: Omit<UsageEventRow, 'result' | 'period_start' | 'day' | 'created_at'>,
   sub: Pick<Subscription, 'current_period_start'>,
   counters: Pick<Counters, 'used_tokens' | 'reserved_tokens' | 'allocated_tokens'>,
 ): Promise<void> {
-  // Written out rather than spread: on Node 20 each member added after a spread costs a slow path.
-  const row: UsageEventRow = {
-    shop_id: event.shop_id, event_id: event.event_id, subscription_id: event.subscription_id, user_id: event.user_id,
-    tokens: event.tokens, input_tokens: event.input_tokens, output_tokens: event.output_tokens, model: event.model,
-    enforce: event.enforce, reservation_id: event.reservation_id, request_hash: event.request_hash,
+  // The caller's fresh object is completed in place: on Node 20, members added after a spread take a slow path.
+  const row: UsageEventRow = Object.assign(event, {
     period_start: sub.current_period_start, day: isoDay(unit.now), created_at: unit.now, result: storedCounters(counters),
-  };
+  });
   // Another request stored the same event while this one ran: undo and answer as a duplicate.
   if (!(await insertUsageEvent(unit.q, row))) throw new RetryUnit('event stored concurrently');
 }

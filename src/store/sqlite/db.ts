@@ -64,6 +64,15 @@ function normalise(error: unknown): unknown {
   return error;
 }
 
+type Reader<T> = (statement: Database.Statement, args: readonly unknown[]) => T;
+// Module-level, so running a statement makes no closure.
+const allRows: Reader<unknown[]> = (statement, args) => statement.all(...args);
+const firstRow: Reader<unknown> = (statement, args) => statement.get(...args);
+const rowCount: Reader<number> = (statement, args) => statement.all(...args).length;
+const noRows = (): unknown[] => [];
+const noRow = () => undefined;
+const changes = (info: Database.RunResult) => info.changes;
+
 class Statements {
   readonly #db: Database.Database;
   readonly #cache = new Map<string, Database.Statement>();
@@ -81,41 +90,28 @@ class Statements {
     return statement;
   }
 
-  all<T>(sql: string, params: Params): T[] {
+  /** Runs a statement with its parameters bound, and maps SQLite's errors to allot's. */
+  #execute<T>(sql: string, params: Params, read: Reader<T>, write: (info: Database.RunResult) => T): T {
     try {
       const statement = this.get(sql);
-      if (!statement.reader) {
-        statement.run(...bindable(params));
-        return [];
-      }
-      return statement.all(...bindable(params)) as T[];
+      const args = bindable(params);
+      return statement.reader ? read(statement, args) : write(statement.run(...args));
     } catch (error) {
       throw normalise(error);
     }
+  }
+
+  all<T>(sql: string, params: Params): T[] {
+    return this.#execute(sql, params, allRows as Reader<T[]>, noRows as () => T[]);
   }
 
   /** The first row. A statement with RETURNING makes all its changes on its first step (SQLite's rule), so the rest may go unread. */
   one<T>(sql: string, params: Params): T | undefined {
-    try {
-      const statement = this.get(sql);
-      if (!statement.reader) {
-        statement.run(...bindable(params));
-        return undefined;
-      }
-      return statement.get(...bindable(params)) as T | undefined;
-    } catch (error) {
-      throw normalise(error);
-    }
+    return this.#execute(sql, params, firstRow as Reader<T | undefined>, noRow);
   }
 
   run(sql: string, params: Params): number {
-    try {
-      const statement = this.get(sql);
-      if (statement.reader) return statement.all(...bindable(params)).length;
-      return statement.run(...bindable(params)).changes;
-    } catch (error) {
-      throw normalise(error);
-    }
+    return this.#execute(sql, params, rowCount, changes);
   }
 }
 
@@ -155,7 +151,9 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     commit: writer.prepare('COMMIT'),
   };
   const reads = reader === writer ? writes : new Statements(reader);
-  const tx = queryable(writes, new Map());
+  // What the units of the running batch have found out; it lives as long as the batch's transaction.
+  const memo = new Map<string, unknown>();
+  const tx = queryable(writes, memo);
   const queue: Pending[] = [];
   let scheduled = false;
   let running = false;
@@ -269,7 +267,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
     const outcomes: Outcome[] = [];
     try {
       control.begin.run();
-      tx.memo!.clear();
+      memo.clear();
       for (const pending of batch) {
         // Outside a transaction SAVEPOINT would open a new one and RELEASE commit it on its own.
         if (!writer.inTransaction) return failAll(new DatabaseUnavailable('the batch transaction was rolled back'));
@@ -282,7 +280,7 @@ export function openSqlite(path: string, options: SqliteOptions = {}): SqliteDb 
           if (!writer.inTransaction) return failAll(error);
           control.rollbackTo.run();
           control.release.run();
-          tx.memo!.clear();
+          memo.clear();
           outcomes.push({ ok: false, error: normalise(error) });
         }
       }
