@@ -48,6 +48,12 @@ export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, 
   query?: Q;
   params?: P;
   responses: Record<number, ResponseSpec>;
+  /**
+   * The handler commits as it goes, in many transactions (a sweep), and is
+   * safe to repeat. Every other handler runs in one transaction when the
+   * request has an Idempotency-Key, so that its answer commits with its work.
+   */
+  ownTransactions?: boolean;
   handler(input: RouteInput<Infer<B>, Infer<Q>, Infer<P>>): Promise<Reply>;
 }
 

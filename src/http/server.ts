@@ -9,7 +9,7 @@ import { AllotError, validationError } from '../domain/errors.ts';
 import { Keyring, type Caller } from '../service/api-keys.ts';
 import type { Services } from '../service/context.ts';
 import { contentHash, sha256 } from '../service/hash.ts';
-import { abandonKey, claimKey, completeKey } from '../service/idempotency.ts';
+import { IdempotencyKeys } from '../service/idempotency.ts';
 import { VERSION } from '../version.ts';
 import { Metrics } from './metrics.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
@@ -71,6 +71,7 @@ function sendProblem(reply: FastifyReply, error: AllotError): FastifyReply {
 export function buildServer(options: ServerOptions): FastifyInstance {
   const { services } = options;
   const keyring = new Keyring(services, options.masterKey ? sha256(options.masterKey) : null);
+  const idempotencyKeys = new IdempotencyKeys(services);
   const metrics = new Metrics();
   const document = openApiDocument(allRoutes, VERSION);
   const documentJson = JSON.stringify(document);
@@ -186,7 +187,7 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       handler: async (request, reply) => {
         const caller = await keyring.authenticate(bearer(request));
         try {
-          return await handle(route, takesKey, request, reply, caller, services);
+          return await handle(route, takesKey, request, reply, caller, idempotencyKeys);
         } catch (error) {
           // A revoked key is answered 401, whatever else was wrong with the request.
           await caller.confirm();
@@ -201,8 +202,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
 
 /**
  * Runs one route for an authenticated caller, with its Idempotency-Key when it
- * sent one. The key's claim is settled with `unguarded` services: it was made
- * while the key was live, and the work it guards may have run.
+ * sent one: then the key, the work and the answer commit together (see
+ * `IdempotencyKeys`).
  */
 async function handle(
   route: AnyRoute,
@@ -210,7 +211,7 @@ async function handle(
   request: FastifyRequest,
   reply: FastifyReply,
   caller: Caller,
-  unguarded: Services,
+  keys: IdempotencyKeys,
 ): Promise<FastifyReply> {
   const { scope, services } = caller;
   const params = route.params ? parse(route.params, request.params, '') : undefined;
@@ -231,31 +232,24 @@ async function handle(
   }
   const key = parse(idempotencyKey, Array.isArray(keyHeader) ? keyHeader.join(',') : keyHeader, 'Idempotency-Key');
   const hash = contentHash({ method: route.method, url: request.url, body: rawBody ?? null });
-  const claim = await claimKey(services, scope.idempotencyScope, key, hash);
-  if (claim.kind === 'replay') {
-    await caller.confirm();
-    return reply.code(claim.statusCode).header('idempotent-replayed', 'true')
-      .type(claim.statusCode >= 400 ? 'application/problem+json' : 'application/json').send(claim.body);
-  }
-  let outcome: { status: number; body: string; headers?: Record<string, string> };
-  try {
-    const result = await route.handler(input);
-    outcome = { status: result.status, body: JSON.stringify(result.body), headers: result.headers };
-  } catch (error) {
-    const allot = toAllotError(error);
-    if (!storable(allot.status)) {
-      await abandonKey(unguarded, scope.idempotencyScope, key).catch(() => undefined);
-      throw error;
-    }
-    // The same document sendProblem answers now, so a replay is identical to it.
-    const problemBody = Object.assign(problemOf(allot), { instance: request.url.split('?')[0], request_id: request.id });
-    await completeKey(unguarded, scope.idempotencyScope, key, allot.status, JSON.stringify(problemBody));
-    throw error;
-  }
-  await completeKey(unguarded, scope.idempotencyScope, key, outcome.status, outcome.body);
+  const { answer, replayed } = await keys.once(services, { scope: scope.idempotencyScope, key, hash }, {
+    ownTransactions: route.ownTransactions,
+    run: async (inTransaction) => {
+      const result = await route.handler({ ...input, services: inTransaction });
+      return { status: result.status, body: JSON.stringify(result.body), headers: result.headers };
+    },
+    refusal: (error) => {
+      const allot = toAllotError(error);
+      if (!storable(allot.status)) return undefined;
+      // The same document sendProblem answers now, so a replay is identical to it.
+      const problemBody = Object.assign(problemOf(allot), { instance: request.url.split('?')[0], request_id: request.id });
+      return { status: allot.status, body: JSON.stringify(problemBody) };
+    },
+  });
   await caller.confirm();
-  if (outcome.headers) reply.headers(outcome.headers);
-  return reply.code(outcome.status).type('application/json').send(outcome.body);
+  if (replayed) reply.header('idempotent-replayed', 'true');
+  if (answer.headers) reply.headers(answer.headers);
+  return reply.code(answer.status).type(answer.status >= 400 ? 'application/problem+json' : 'application/json').send(answer.body);
 }
 
 /** Answers worth replaying: successes and final refusals; not validation, throttling, conflicts of state, or failures. */

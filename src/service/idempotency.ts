@@ -1,38 +1,118 @@
 /**
  * `Idempotency-Key` for POST and PUT (SPEC §1): the first request with a key
- * claims it; a repeat with the same request replays the stored answer, a
+ * does its work; a repeat with the same request replays the stored answer, a
  * different request is a conflict, and one arriving while the first still
  * runs is told so. Keys are scoped to the caller's shop.
+ *
+ * The key's claim, the work and the stored answer commit in one transaction:
+ * after a crash or an outage at any point, a retry either replays the answer
+ * or finds the key unclaimed and does the work for the first time.
  */
 import { AllotError } from '../domain/errors.ts';
-import { dropClaim, findClaim, insertClaim, retakeClaim, storeAnswer } from '../store/idempotency.ts';
-import type { Services } from './context.ts';
+import { findClaim, insertAnswer, insertClaim, storeAnswer, type IdempotencyRow, type KeyedRequest } from '../store/idempotency.ts';
+import { RetryUnit, type Services } from './context.ts';
 
-/** A claim older than this is taken to belong to a crashed request and may be taken over. */
-const STALE_CLAIM_MS = 60_000;
+export type { KeyedRequest };
 
-export type Claim =
-  | { kind: 'claimed' }
-  | { kind: 'replay'; statusCode: number; body: string };
+export interface Answer {
+  status: number;
+  /** The body as sent, JSON. */
+  body: string;
+  headers?: Record<string, string> | undefined;
+}
 
-export async function claimKey(services: Services, scope: string, key: string, requestHash: string): Promise<Claim> {
-  return services.write(async ({ q, now }) => {
-    if (await insertClaim(q, scope, key, requestHash, now)) return { kind: 'claimed' };
-    const row = await findClaim(q, scope, key);
-    if (!row) throw new AllotError('idempotency_in_flight', 'A request with this Idempotency-Key is still being processed.');
-    if (row.request_hash !== requestHash) {
-      throw new AllotError('idempotency_conflict', 'This Idempotency-Key was used with a different request.');
+export interface Outcome {
+  answer: Answer;
+  /** The stored answer of an earlier request with this key. */
+  replayed: boolean;
+}
+
+export interface KeyedWork {
+  /** Does the request's work with `services` and answers what to send. */
+  run(services: Services): Promise<Answer>;
+  /**
+   * The work runs transactions of its own (a sweep) and is safe to repeat:
+   * its answer is stored after it, and a crash in between makes a retry run
+   * it again.
+   */
+  ownTransactions?: boolean;
+  /** The answer worth storing for a failure of the work (a final refusal), if any. */
+  refusal(error: unknown): Answer | undefined;
+}
+
+function conflict(): AllotError {
+  return new AllotError('idempotency_conflict', 'This Idempotency-Key was used with a different request.');
+}
+
+function inFlight(): AllotError {
+  return new AllotError('idempotency_in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+}
+
+function replay(row: IdempotencyRow, request: KeyedRequest): Outcome {
+  if (row.request_hash !== request.hash) throw conflict();
+  // Only a server of an older allot leaves a claim unanswered (see migration 0005).
+  if (row.state !== 'done') throw inFlight();
+  return { answer: { status: row.status_code ?? 200, body: row.response ?? '' }, replayed: true };
+}
+
+/**
+ * The keys one server is working on. A repeat that arrives at the same server
+ * while the first runs is answered 409 `idempotency_in_flight`. At another
+ * server sharing the PostgreSQL database, the repeat's claim waits for the
+ * first one's transaction: it replays the answer if that committed, and does
+ * the work if that rolled back.
+ */
+export class IdempotencyKeys {
+  /** Request hash by `scope`, `key`. */
+  readonly #running = new Map<string, string>();
+
+  /**
+   * @param unguarded stores a failure's answer: the caller's API key was
+   * live when the work began, and the work did nothing.
+   */
+  constructor(readonly unguarded: Services) {}
+
+  async once(services: Services, request: KeyedRequest, work: KeyedWork): Promise<Outcome> {
+    const id = `${request.scope}\n${request.key}`;
+    const running = this.#running.get(id);
+    if (running !== undefined) throw running === request.hash ? inFlight() : conflict();
+    this.#running.set(id, request.hash);
+    try {
+      return work.ownTransactions ? await this.#thenAnswer(services, request, work) : await this.#together(services, request, work);
+    } catch (error) {
+      const refusal = work.refusal(error);
+      // The work rolled back, so a transaction of its own may store the refusal: a crash before it leaves the key unclaimed.
+      if (refusal) {
+        // Unstored, the refusal is found again by a retry, which does the work anew: nothing was done.
+        await this.unguarded.write(({ q, now }) => insertAnswer(q, request, refusal.status, refusal.body, now)).catch(() => undefined);
+      }
+      throw error;
+    } finally {
+      this.#running.delete(id);
     }
-    if (row.state === 'done') return { kind: 'replay', statusCode: row.status_code ?? 200, body: row.response ?? '' };
-    if (now - row.created_at > STALE_CLAIM_MS && (await retakeClaim(q, scope, key, row.created_at, now))) return { kind: 'claimed' };
-    throw new AllotError('idempotency_in_flight', 'A request with this Idempotency-Key is still being processed; retry shortly.');
-  });
-}
+  }
 
-export async function completeKey(services: Services, scope: string, key: string, statusCode: number, body: string): Promise<void> {
-  await services.write(({ q }) => storeAnswer(q, scope, key, statusCode, body));
-}
+  /** Claim, work and answer in one transaction. */
+  async #together(services: Services, request: KeyedRequest, work: KeyedWork): Promise<Outcome> {
+    return services.inOneTransaction(async (inTransaction, { q, now }) => {
+      if (!(await insertClaim(q, request, now))) {
+        const row = await findClaim(q, request.scope, request.key);
+        // Forgotten by the sweep since the claim failed: try again.
+        if (!row) throw new RetryUnit('idempotency key forgotten');
+        return replay(row, request);
+      }
+      const answer = await work.run(inTransaction);
+      await storeAnswer(q, request, answer.status, answer.body);
+      return { answer, replayed: false };
+    });
+  }
 
-export async function abandonKey(services: Services, scope: string, key: string): Promise<void> {
-  await services.write(({ q }) => dropClaim(q, scope, key));
+  /** Work that commits as it goes: the answer is stored once it is done. */
+  async #thenAnswer(services: Services, request: KeyedRequest, work: KeyedWork): Promise<Outcome> {
+    const row = await services.read(({ q }) => findClaim(q, request.scope, request.key));
+    if (row) return replay(row, request);
+    const answer = await work.run(services);
+    await this.unguarded.write(({ q, now }) => insertAnswer(q, request, answer.status, answer.body, now));
+    return { answer, replayed: false };
+  }
 }

@@ -11,6 +11,7 @@
  * if (!report.ok) for (const v of report.violations) console.error(v.invariant, v.detail);
  */
 import type { Queryable } from '../store/db.ts';
+import { unansweredKeys } from '../store/idempotency.ts';
 
 export type Invariant =
   | 'usage_matches_events'
@@ -20,7 +21,8 @@ export type Invariant =
   | 'one_live_subscription'
   | 'holds_match_reservations'
   | 'commits_match_events'
-  | 'counters_not_negative';
+  | 'counters_not_negative'
+  | 'idempotency_keys_answered';
 
 export const INVARIANTS: Record<Invariant, string> = {
   usage_matches_events: "a live subscription's used_tokens and queries equal the usage events of its current period (cover them, for an imported period)",
@@ -31,11 +33,12 @@ export const INVARIANTS: Record<Invariant, string> = {
   holds_match_reservations: "a subscription's reserved_tokens equal the tokens of its active reservations",
   commits_match_events: 'each committed reservation has the usage event it recorded, with the committed tokens',
   counters_not_negative: 'used_tokens, reserved_tokens and queries are never negative',
+  idempotency_keys_answered: 'each stored Idempotency-Key has its answer: none is left in flight (a key commits with its work and answer)',
 };
 
 export interface Violation {
   invariant: Invariant;
-  /** What is broken: a subscription id, `shop/user`, `shop/event_id` or `shop/reservation_id`. */
+  /** What is broken: a subscription id, `shop/user`, `shop/event_id`, `shop/reservation_id` or `scope/Idempotency-Key`. */
   subject: string;
   detail: string;
 }
@@ -175,6 +178,11 @@ export async function verifyDatabase(q: Queryable): Promise<VerifyReport> {
     'SELECT id, used_tokens, reserved_tokens, queries FROM subscriptions WHERE used_tokens < 0 OR reserved_tokens < 0 OR queries < 0 ORDER BY id',
   )) {
     add('counters_not_negative', r.id, `used_tokens ${n(r.used_tokens)}, reserved_tokens ${n(r.reserved_tokens)}, queries ${n(r.queries)}`);
+  }
+
+  for (const r of await unansweredKeys(q)) {
+    add('idempotency_keys_answered', `${r.scope}/${r.key}`,
+      `the key is ${r.state === 'done' ? 'done without a stored answer' : 'in flight'}: a retry could not replay what its work did`);
   }
 
   return {

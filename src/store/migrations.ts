@@ -173,11 +173,23 @@ DROP INDEX usage_events_by_subscription;
  */
 const subscriptionsByUser = 'CREATE INDEX subscriptions_by_user ON subscriptions (shop_id, user_id)';
 
+/**
+ * A key is now claimed and answered in the transaction of its work, so no
+ * committed key is ever in flight. Earlier versions committed the claim
+ * first: a claim left in flight by one of them belongs to a request that was
+ * cut off (servers are upgraded together, so none still runs), and whether its
+ * work committed cannot be known. Those versions let a retry take such a claim
+ * over 60 s after it was made and do the work; deleting the claims keeps that
+ * answer, at once, instead of refusing the key for a day with "in flight".
+ */
+const unansweredKeysForgotten = "DELETE FROM idempotency_keys WHERE state <> 'done'";
+
 export const migrations: readonly Migration[] = [
   { id: '0001_initial', sql: () => initial },
   { id: '0002_imported_period', sql: () => importedPeriod },
   { id: '0003_events_in_time_order', sql: () => eventsInTimeOrder },
   { id: '0004_subscriptions_by_user', sql: () => subscriptionsByUser },
+  { id: '0005_unanswered_keys_forgotten', sql: () => unansweredKeysForgotten },
 ];
 
 /**

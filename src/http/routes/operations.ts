@@ -21,6 +21,7 @@ export const operationRoutes = [
     summary: 'Roll every subscription whose period ended, now (admin). The background sweep does the same.',
     tag: 'Operations',
     adminOnly: true,
+    ownTransactions: true,
     responses: {
       200: { description: 'What the sweep did', schema: renewalResultSchema },
     },
