@@ -87,6 +87,29 @@ for (const dialect of DIALECTS) {
       assert.equal(retry.headers.get('idempotent-replayed'), null);
     });
 
+    await t.test('a keyed event already recorded without the key is a duplicate, counted once', async () => {
+      const body = { event_id: 'e-before', shop_id: 's1', user_id: 'u1', tokens: 3 };
+      assertStatus(await allot.api('POST', '/v1/usage', body), 200);
+      const before = await used(allot, 's1', 'u1');
+      // The store refuses the second insert of the event; the unit runs again inside the key's transaction and finds it.
+      const keyed = await allot.api('POST', '/v1/usage', body, withKey('k-before'));
+      assertStatus(keyed, 200);
+      assert.equal(keyed.body.duplicate, true);
+      assert.equal(await used(allot, 's1', 'u1'), before);
+      const replay = await allot.api('POST', '/v1/usage', body, withKey('k-before'));
+      assert.equal(replay.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(replay.body, keyed.body);
+    });
+
+    await t.test('a sweep, which commits as it goes, replays its answer too', async () => {
+      const first = await allot.api('POST', '/v1/renewals/run', undefined, withKey('k-sweep'));
+      assertStatus(first, 200);
+      const again = await allot.api('POST', '/v1/renewals/run', undefined, withKey('k-sweep'));
+      assertStatus(again, 200);
+      assert.equal(again.headers.get('idempotent-replayed'), 'true');
+      assert.deepEqual(again.body, first.body);
+    });
+
     await t.test('the key header is validated, and ignored on GET', async () => {
       const long = await allot.api('POST', '/v1/check', { shop_id: 's1', user_id: 'u1' }, withKey('k'.repeat(256)));
       assertProblem(long, 400, 'validation_error');
