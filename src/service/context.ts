@@ -58,7 +58,7 @@ export class Services {
 
   /** The same services, with `guard` run at the start of every write and before every read. */
   guardedBy(guard: Guard): Services {
-    return new Services(this.db, this.clock, this.rules, guard);
+    return new Services(this.db, this.clock, this.rules, guard, this.#tx);
   }
 
   async write<T>(work: (unit: Unit) => Promise<T>): Promise<T> {

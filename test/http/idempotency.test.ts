@@ -170,7 +170,7 @@ for (const dialect of DIALECTS) {
     const { key: oldKey, id: oldKeyId } = created.body as { key: string; id: string };
     const newKey = await createShopKey(allot, 's9');
 
-    // Revoke the key as soon as the request's work has committed, before its Idempotency-Key is settled.
+    // Revoke the key as soon as the request's transaction (its work and its Idempotency-Key) has committed, before it is answered.
     const db = allot.testDb.db;
     const transaction = db.transaction.bind(db);
     let revoked = false;
