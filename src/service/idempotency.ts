@@ -80,10 +80,10 @@ export class IdempotencyKeys {
     try {
       return work.ownTransactions ? await this.#thenAnswer(services, request, work) : await this.#together(services, request, work);
     } catch (error) {
+      // A refused request did nothing (its transaction rolled back), so a transaction of its own may store the
+      // refusal; if that fails or a crash comes first, a retry finds the key free and simply asks again.
       const refusal = work.refusal(error);
-      // The work rolled back, so a transaction of its own may store the refusal: a crash before it leaves the key unclaimed.
       if (refusal) {
-        // Unstored, the refusal is found again by a retry, which does the work anew: nothing was done.
         await this.unguarded.write(({ q, now }) => insertAnswer(q, request, refusal.status, refusal.body, now)).catch(() => undefined);
       }
       throw error;
