@@ -66,7 +66,11 @@ test('postgres: the database stops in the middle of keyed requests; each key\'s 
   assert.ok(refused > 0, 'requests were refused while the database was down');
 
   await database.start();
-  for (let ready = false; !ready; await sleep(50)) ready = (await api('GET', '/readyz', undefined, { key: null })).status === 200;
+  const deadline = Date.now() + 30_000;
+  while ((await api('GET', '/readyz', undefined, { key: null })).status !== 200) {
+    assert.ok(Date.now() < deadline, `the server did not get its database back\n${server.output()}`);
+    await sleep(50);
+  }
   db = await openPostgres(database.url);
   const tally = await retryAndCheck(api, db, tries);
   t.diagnostic(`${answered} answered, ${refused} refused with 503 (PostgreSQL took ${stopMs.toFixed(0)} ms to stop); on retry ${tally.replayed} replayed, ${tally.ranNow} did the work now`);
