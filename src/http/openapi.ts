@@ -14,9 +14,21 @@ type Io = 'input' | 'output';
 const COMPONENTS = '#/components/schemas/';
 const PROBLEM_REF = { $ref: `${COMPONENTS}Problem` };
 
+/** `z.number().int()` bounds every integer to the safe range: true of every JSON number allot sends, and noise in a reference. */
+function withoutSafeIntegerBounds(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(withoutSafeIntegerBounds);
+  if (value === null || typeof value !== 'object') return value;
+  const out: JsonSchema = {};
+  for (const [key, member] of Object.entries(value)) {
+    if ((key === 'minimum' && member === Number.MIN_SAFE_INTEGER) || (key === 'maximum' && member === Number.MAX_SAFE_INTEGER)) continue;
+    out[key] = withoutSafeIntegerBounds(member);
+  }
+  return out;
+}
+
 function withoutDialect(schema: JsonSchema): JsonSchema {
   const { $schema: _dialect, $id: _id, ...rest } = schema;
-  return rest;
+  return withoutSafeIntegerBounds(rest) as JsonSchema;
 }
 
 function jsonSchema(schema: ZodType, io: Io): JsonSchema {
@@ -104,7 +116,7 @@ function problemResponse(status: number, description: string, codes: readonly Er
   }
   const schema = codes.length === 0
     ? PROBLEM_REF
-    : { allOf: [PROBLEM_REF, { type: 'object', properties: { code: { enum: [...new Set(codes)] } } }] };
+    : { allOf: [PROBLEM_REF, { type: 'object', properties: { code: { type: 'string', enum: [...new Set(codes)], description: 'One of the codes of this answer.' } } }] };
   const listed = codes.length === 0 ? '' : ` (\`code\`: ${[...new Set(codes)].map((code) => `\`${code}\``).join(', ')})`;
   return { description: `${description}${listed}`, content: { 'application/problem+json': { schema } } };
 }

@@ -108,7 +108,20 @@ export const problem = z
     retry_after_seconds: z.number().int().optional().describe('With `quota_exceeded`: seconds until the period ends and the allowance refills, as in the `Retry-After` header.'),
     remaining_tokens: z.number().int().optional().describe('With `quota_exceeded`: the tokens still available in the current period.'),
   })
-  .meta({ id: 'Problem', description: 'An RFC 9457 problem document: every error allot answers.' });
+  .meta({
+    id: 'Problem',
+    description: 'An RFC 9457 problem document: every error allot answers.',
+    examples: [
+      {
+        type: 'https://allot.dev/problems/quota-exceeded', title: 'Quota exceeded', status: 429, detail: '5000 tokens exceed the 2000 remaining in this period.',
+        code: 'quota_exceeded', instance: '/v1/usage', request_id: '6f1c2b1e-8d3a-4c55-9a1e-2f4b7c9d0e13', retry_after_seconds: 1382400, remaining_tokens: 2000,
+      },
+      {
+        type: 'https://allot.dev/problems/validation-error', title: 'Validation failed', status: 400, detail: 'tokens: must be at least 0',
+        code: 'validation_error', instance: '/v1/usage', request_id: '0b9e4d2a-1c7f-4e38-b6a5-93d8f2c1a704', errors: [{ path: 'tokens', message: 'must be at least 0' }],
+      },
+    ],
+  });
 
 /**
  * Which list a cursor belongs to: the list's name and the filter it pages

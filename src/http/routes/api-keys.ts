@@ -4,6 +4,10 @@ import { route } from '../route.ts';
 import { cursorQuery, decodeCursor, identifier, idParams, instant, limitQuery, listKey, page, pageOf } from '../schemas.ts';
 
 const role = z.enum(['admin', 'shop']);
+const exampleKey = {
+  id: 'key_01kg9yq2d4c7s8t0v3w5x6y7za', name: 'acme backend', role: 'shop', shop_id: 'acme', prefix: 'allot_sk_3f9a2c',
+  created_at: '2026-03-01T09:00:00.000Z', revoked_at: null,
+};
 
 export const apiKeySchema = z
   .object({
@@ -15,7 +19,7 @@ export const apiKeySchema = z
     created_at: instant.describe('When the key was made (RFC 3339 UTC).'),
     revoked_at: instant.nullable().describe('When it was revoked; null while it works.'),
   })
-  .meta({ id: 'ApiKey', description: 'An API key, without its secret.' });
+  .meta({ id: 'ApiKey', description: 'An API key, without its secret.', examples: [exampleKey] });
 
 export const apiKeyBody = z
   .object({
@@ -27,7 +31,7 @@ export const apiKeyBody = z
   .meta({ id: 'CreateApiKeyRequest', description: 'A new API key.', examples: [{ name: 'acme backend', role: 'shop', shop_id: 'acme' }] });
 export const createdApiKeySchema = apiKeySchema
   .extend({ key: z.string().describe('The secret key (`allot_sk_…`), shown only in this answer: send it as `Authorization: Bearer <key>`.') })
-  .meta({ id: 'CreatedApiKey', description: 'A new API key, with its secret: store it now.' });
+  .meta({ id: 'CreatedApiKey', description: 'A new API key, with its secret: store it now.', examples: [{ ...exampleKey, key: 'allot_sk_3f9a2c…' }] });
 
 export const apiKeyRoutes = [
   route({

@@ -39,7 +39,14 @@ export const planSchema = z
     archived: z.boolean().describe('An archived plan takes no new subscriptions; existing ones keep it.'),
     created_at: instant.describe('When the plan was made (RFC 3339 UTC).'),
   })
-  .meta({ id: 'Plan', description: 'A plan: an allowance of tokens per interval, sold at a price per billing cycle.' });
+  .meta({
+    id: 'Plan',
+    description: 'A plan: an allowance of tokens per interval, sold at a price per billing cycle.',
+    examples: [{
+      id: 'pro', display_name: 'Pro', allocated_tokens: 400000, price_minor: 2999, currency: 'USD', billing_cycle: 'monthly',
+      allowance_interval: 'month', tier: 2, archived: false, created_at: '2026-01-01T00:00:00.000Z',
+    }],
+  });
 
 const planIdParams = idParams.extend({ id: idParams.shape.id.describe("The plan's id.") });
 const planNotFound = { 404: { description: 'No plan has this id', codes: ['plan_not_found'] } } as const;

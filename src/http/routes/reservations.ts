@@ -21,7 +21,14 @@ export const reservationSchema = z
     event_id: z.string().nullable().describe('The usage event its commit recorded; null until committed.'),
     remaining_tokens: z.number().int().nullable().describe("The subscription's remaining_tokens (max(0, allocated − used − reserved)) as of this answer; null when not known."),
   })
-  .meta({ id: 'Reservation', description: 'A hold of tokens for one LLM call: the sum of holds and usage never exceeds the allowance.' });
+  .meta({
+    id: 'Reservation',
+    description: 'A hold of tokens for one LLM call: the sum of holds and usage never exceeds the allowance.',
+    examples: [{
+      id: 'res_01kgbz3r5m8q2v7w1x9y4t6npd', shop_id: 'acme', user_id: 'u_42', subscription_id: 'sub_01kg9ys7g0e42rk4sxm4h70pzs', status: 'active',
+      tokens: 4000, expires_at: '2026-03-15T10:02:00.000Z', created_at: '2026-03-15T10:00:00.000Z', committed_tokens: null, event_id: null, remaining_tokens: 80000,
+    }],
+  });
 
 export const commitSchema = usageResultSchema
   .extend({
@@ -29,7 +36,15 @@ export const commitSchema = usageResultSchema
     status: z.literal('committed').describe('Always `committed`.'),
     reservation_expired: z.boolean().describe('Whether the hold had expired: the usage is recorded all the same.'),
   })
-  .meta({ id: 'CommitResult', description: "The usage recorded by a commit, the period's counters after it, and the reservation's end." });
+  .meta({
+    id: 'CommitResult',
+    description: "The usage recorded by a commit, the period's counters after it, and the reservation's end.",
+    examples: [{
+      event_id: 'call_8f2c1a', subscription_id: 'sub_01kg9ys7g0e42rk4sxm4h70pzs', tokens: 3120, used_tokens: 315120, reserved_tokens: 0, remaining_tokens: 84880,
+      allocated_tokens: 400000, usage_percentage: 78.78, over_limit: false, duplicate: false,
+      reservation_id: 'res_01kgbz3r5m8q2v7w1x9y4t6npd', status: 'committed', reservation_expired: false,
+    }],
+  });
 
 const shopQuery = z.object({ shop_id: identifier.optional().describe(ownShop) });
 const reservationParams = idParams.extend({ id: idParams.shape.id.describe("The reservation's id.") });

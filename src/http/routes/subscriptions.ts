@@ -12,6 +12,15 @@ const subscriptionState = z.enum(['active', 'suspended', 'canceled']);
 const billingCycle = z.enum(['monthly', 'yearly']).describe("How often the plan's price is billed.");
 const allowanceInterval = z.enum(['month', 'year']).describe('How often the allowance refills: each allowance period is one interval long.');
 
+/** One subscription, as the examples of the answers show it. */
+const exampleSubscription = {
+  id: 'sub_01kg9ys7g0e42rk4sxm4h70pzs', shop_id: 'acme', user_id: 'u_42', plan_id: 'pro', plan_display_name: 'Pro', status: 'active',
+  billing_cycle: 'monthly', allowance_interval: 'month', allocated_tokens: 400000, price_minor: 2999, currency: 'USD',
+  started_at: '2026-01-31T10:00:00.000Z', current_period_start: '2026-02-28T10:00:00.000Z', current_period_end: '2026-03-31T10:00:00.000Z',
+  next_billing_date: '2026-03-31T10:00:00.000Z', cancel_at_period_end: false, canceled_at: null, pending_plan_id: null,
+  used_tokens: 312000, reserved_tokens: 4000, remaining_tokens: 84000, usage_percentage: 78,
+};
+
 export const subscriptionSchema = z
   .object({
     id: z.string().describe("The subscription's id (`sub_…`); a new subscription after a cancel gets a new one."),
@@ -37,7 +46,7 @@ export const subscriptionSchema = z
     remaining_tokens: z.number().int().describe('max(0, allocated_tokens − used_tokens − reserved_tokens).'),
     usage_percentage: z.number().describe('round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0.'),
   })
-  .meta({ id: 'Subscription', description: "A user's subscription in a shop, with the counters of its current allowance period." });
+  .meta({ id: 'Subscription', description: "A user's subscription in a shop, with the counters of its current allowance period.", examples: [exampleSubscription] });
 
 export const changeSchema = subscriptionSchema
   .extend({
@@ -48,7 +57,11 @@ export const changeSchema = subscriptionSchema
     effective_date: instant.describe('When the change takes effect: now, or the end of the billing period with `when: period_end`.'),
     message: z.string().describe('What happened, in words, e.g. "Upgraded to Pro".'),
   })
-  .meta({ id: 'SubscriptionChange', description: 'The subscription after a create or a change, and what was done.' });
+  .meta({
+    id: 'SubscriptionChange',
+    description: 'The subscription after a create or a change, and what was done.',
+    examples: [{ ...exampleSubscription, action_performed: 'upgrade', previous_plan_id: 'basic', effective_date: '2026-03-15T10:00:00.000Z', message: 'Upgraded to Pro' }],
+  });
 
 const alertSchema = z
   .object({
@@ -125,7 +138,18 @@ export const statusSchema = subscriptionSchema
     usage_history: usageHistorySchema.optional().describe('With include_history=true: the period day by day.'),
     plan_history: z.array(tenureSchema).optional().describe('With include_history=true: the plans held before the current one, oldest first.'),
   })
-  .meta({ id: 'SubscriptionStatus', description: 'The subscription with analytics of its current period, alerts and advice. A canceled subscription reports its final period as it closed.' });
+  .meta({
+    id: 'SubscriptionStatus',
+    description: 'The subscription with analytics of its current period, alerts and advice. A canceled subscription reports its final period as it closed.',
+    examples: [{
+      ...exampleSubscription,
+      subscription_id: exampleSubscription.id, current_usage: 312000, days_remaining_in_period: 16,
+      next_billing_amount_minor: 2999, next_billing_currency: 'USD',
+      avg_daily_usage: 14000, projected_usage: 536000, projected_exhaustion_date: '2026-03-21', usage_trend: 'stable',
+      alerts: [{ type: 'warning', code: 'usage_high', message: "High usage: 78% of this period's tokens used", action: 'Monitor usage closely' }],
+      recommendations: [{ code: 'upgrade', message: 'Consider upgrading to Enterprise for 5x more tokens', plan_id: 'enterprise' }],
+    }],
+  });
 
 export const periodSchema = z
   .object({
@@ -138,7 +162,14 @@ export const periodSchema = z
     queries: z.number().int().describe('Usage events in the period.'),
     peak_daily_tokens: z.number().int().describe('The most tokens used on one UTC day of the period.'),
   })
-  .meta({ id: 'PeriodSummary', description: 'A closed allowance period, kept forever.' });
+  .meta({
+    id: 'PeriodSummary',
+    description: 'A closed allowance period, kept forever.',
+    examples: [{
+      subscription_id: exampleSubscription.id, period_start: '2026-01-31T10:00:00.000Z', period_end: '2026-02-28T10:00:00.000Z', plan_id: 'pro',
+      allocated_tokens: 400000, used_tokens: 287500, queries: 1904, peak_daily_tokens: 21800,
+    }],
+  });
 
 export const subscriptionChangeBody = z
   .object({
@@ -164,7 +195,14 @@ export const dailySeriesSchema = z
     to: z.string().describe('The last day of the series, included.'),
     data: z.array(dailyPoint).describe('Every UTC day from `from` to `to`, zero-filled.'),
   })
-  .meta({ id: 'DailyUsageSeries', description: "A subscription's usage per UTC day, for charts." });
+  .meta({
+    id: 'DailyUsageSeries',
+    description: "A subscription's usage per UTC day, for charts.",
+    examples: [{
+      shop_id: 'acme', user_id: 'u_42', from: '2026-03-13', to: '2026-03-15',
+      data: [{ date: '2026-03-13', tokens: 15200, queries: 96 }, { date: '2026-03-14', tokens: 0, queries: 0 }, { date: '2026-03-15', tokens: 9400, queries: 61 }],
+    }],
+  });
 
 const notFound = { 404: { description: 'The user has no subscription in this shop', codes: ['subscription_not_found'] } } as const;
 

@@ -76,7 +76,14 @@ export const usageResultSchema = z
     over_limit: z.boolean().describe('Whether used_tokens now exceeds allocated_tokens (only unenforced usage gets there).'),
     duplicate: z.boolean().describe('true when the event was recorded before: this is the first answer again, nothing was counted twice.'),
   })
-  .meta({ id: 'UsageResult', description: 'The event as counted, and the period\'s counters after it.' });
+  .meta({
+    id: 'UsageResult',
+    description: "The event as counted, and the period's counters after it.",
+    examples: [{
+      event_id: 'call_8f2c1a', subscription_id: 'sub_01kg9ys7g0e42rk4sxm4h70pzs', tokens: 1550, used_tokens: 313550, reserved_tokens: 4000,
+      remaining_tokens: 82450, allocated_tokens: 400000, usage_percentage: 78.39, over_limit: false, duplicate: false,
+    }],
+  });
 
 export const usageEventSchema = z
   .object({
@@ -93,7 +100,14 @@ export const usageEventSchema = z
     day: z.string().describe('The UTC day it counted on, YYYY-MM-DD.'),
     created_at: instant.describe('When it was recorded (RFC 3339 UTC).'),
   })
-  .meta({ id: 'UsageEvent', description: 'A stored usage event.' });
+  .meta({
+    id: 'UsageEvent',
+    description: 'A stored usage event.',
+    examples: [{
+      event_id: 'call_8f2c1a', shop_id: 'acme', user_id: 'u_42', subscription_id: 'sub_01kg9ys7g0e42rk4sxm4h70pzs', tokens: 1550, input_tokens: 1200,
+      output_tokens: 350, model: 'gpt-4o-mini', enforce: true, reservation_id: null, day: '2026-03-15', created_at: '2026-03-15T10:00:01.250Z',
+    }],
+  });
 
 export const checkBody = z
   .object({
@@ -109,7 +123,7 @@ export const checkResultSchema = z
     remaining_tokens: z.number().int().describe('max(0, allocated_tokens − used_tokens − reserved_tokens); 0 without a subscription.'),
     reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable().describe('Why not; null when allowed.'),
   })
-  .meta({ id: 'CheckResult', description: 'The answer to a check; nothing was changed.' });
+  .meta({ id: 'CheckResult', description: 'The answer to a check; nothing was changed.', examples: [{ allowed: true, remaining_tokens: 84000, reason: null }] });
 
 /**
  * An RFC 3339 instant, or a bare day `YYYY-MM-DD`: `from` reads a day as its
