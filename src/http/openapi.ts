@@ -4,7 +4,8 @@
  * name, referenced wherever it is used, so generated clients get its name.
  */
 import { z, type ZodType } from 'zod';
-import { errorCatalogue, type ErrorCode } from '../domain/errors.ts';
+import { AllotError, errorCatalogue, validationError, type ErrorCode } from '../domain/errors.ts';
+import { problemOf } from './problem.ts';
 import { takesIdempotencyKey, type AnyRoute } from './route.ts';
 import { problem } from './schemas.ts';
 
@@ -106,6 +107,14 @@ function takesBody(route: AnyRoute): boolean {
   return route.method !== 'GET';
 }
 
+/** What a problem document with `code` looks like, for the reference's examples. */
+function exampleProblem(code: ErrorCode, detail: string) {
+  const error = code === 'validation_error'
+    ? validationError([{ path: 'tokens', message: 'must be at least 0' }])
+    : new AllotError(code, `${detail}.`, code === 'quota_exceeded' ? { extra: { retry_after_seconds: 1382400, remaining_tokens: 2000 } } : {});
+  return problemOf(error);
+}
+
 /**
  * An error answer: a problem document whose `code` is one of `codes`, listed
  * in its description too (what the rendered reference shows).
@@ -118,7 +127,8 @@ function problemResponse(status: number, description: string, codes: readonly Er
     ? PROBLEM_REF
     : { allOf: [PROBLEM_REF, { type: 'object', properties: { code: { type: 'string', enum: [...new Set(codes)], description: 'One of the codes of this answer.' } } }] };
   const listed = codes.length === 0 ? '' : ` (\`code\`: ${[...new Set(codes)].map((code) => `\`${code}\``).join(', ')})`;
-  return { description: `${description}${listed}`, content: { 'application/problem+json': { schema } } };
+  const example = codes[0] === undefined ? {} : { example: exampleProblem(codes[0], description) };
+  return { description: `${description}${listed}`, content: { 'application/problem+json': { schema, ...example } } };
 }
 
 const retryAfter = {

@@ -172,7 +172,9 @@ for (const dialect of DIALECTS) {
         for (const [status, response] of Object.entries(op.responses as Json)) {
           for (const media of Object.values((response.content ?? {}) as Json)) {
             if (!media.schema) continue;
-            contract.compile(media.schema);
+            const validate = contract.compile(media.schema);
+            if (media.example !== undefined) assert.ok(validate(media.example), `${where} ${status}: its example is valid: ${JSON.stringify(validate.errors)}`);
+            if (Number(status) >= 400 && path.startsWith('/v1/')) assert.equal(media.example?.status, Number(status), `${where} ${status} has an example problem`);
             // Answers and bodies are named components, so generated clients get their names.
             if (Number(status) < 400) assert.match(media.schema.$ref ?? '', /^#\/components\/schemas\/[A-Z]\w+$/, `${where} ${status} is a named schema`);
             else assert.deepEqual(media.schema.allOf?.[0], { $ref: '#/components/schemas/Problem' }, `${where} ${status} is a problem`);
