@@ -31,7 +31,7 @@ for (const dialect of DIALECTS) {
     assert.deepEqual(csp.get('default-src'), ["'none'"]);
     assert.deepEqual(csp.get('script-src'), ["'self'"], 'no inline script, no eval, no other origin');
     assert.deepEqual(csp.get('connect-src'), ["'self'"], 'the page talks to this server only');
-    assert.deepEqual(csp.get('style-src'), ["'self'", "'unsafe-inline'"]);
+    assert.deepEqual(csp.get('style-src'), ["'self'"], 'no inline style either');
     assert.deepEqual(csp.get('frame-ancestors'), ["'none'"]);
     assert.equal(page.headers.get('x-content-type-options'), 'nosniff');
     assert.doesNotMatch(html, /<script(?![^>]*\bsrc=)[^>]*>/, 'every script is a file');
