@@ -139,39 +139,41 @@ const retryAfter = {
   },
 };
 
-function responsesOf(route: AnyRoute, components: Components): Record<string, unknown> {
-  const responses: Record<string, unknown> = {};
-  const own = (status: number) => route.responses[status];
+/** What the errors every route of a kind may answer mean, when the route says nothing more. */
+const commonErrors: Record<number, string> = {
+  400: 'The request is not valid: `errors` lists each bad field',
+  401: 'No API key, or one that is not valid or was revoked',
+  403: 'The route needs an admin key',
+  409: 'A conflict with the current state, or with an earlier request of the same Idempotency-Key',
+  413: 'The body is larger than 64 KiB',
+  415: 'The body is not sent as `Content-Type: application/json`',
+  503: 'The database is unavailable; retry shortly',
+};
+
+function responsesOf(route: AnyRoute, components: Components): Record<number, unknown> {
+  const responses: Record<number, { description: string; headers?: unknown }> = {};
   for (const [key, spec] of Object.entries(route.responses)) {
-    const status = Number(key);
-    if (status >= 400) continue;
-    responses[key] = {
+    if (Number(key) >= 400) continue;
+    responses[Number(key)] = {
       description: spec.description,
       ...(spec.schema ? { content: { 'application/json': { schema: components.use(spec.schema, 'output') } } } : {}),
     };
   }
-  const error = (status: number, description: string, codes: readonly ErrorCode[] = []) => {
-    const spec = own(status);
-    responses[status] = problemResponse(status, spec ? spec.description : description, [...codes, ...(spec?.codes ?? [])]);
+  // The codes the server's own checks answer for a route of this kind, before its handler runs.
+  const common: Partial<Record<number, readonly ErrorCode[]>> = {
+    400: takesBody(route) ? ['validation_error', 'invalid_json'] : ['validation_error'],
+    401: ['unauthorized'],
+    ...(route.adminOnly ? { 403: ['forbidden'] } : {}),
+    ...(takesIdempotencyKey(route) ? { 409: ['idempotency_conflict', 'idempotency_in_flight'] } : {}),
+    ...(takesBody(route) ? { 413: ['payload_too_large'], 415: ['unsupported_media_type'] } : {}),
+    503: ['service_unavailable'],
   };
-  error(400, 'The request is not valid: `errors` lists each bad field', ['validation_error', ...(takesBody(route) ? ['invalid_json' as const] : [])]);
-  error(401, 'No API key, or one that is not valid or was revoked', ['unauthorized']);
-  if (route.adminOnly) error(403, 'The route needs an admin key', ['forbidden']);
-  for (const [key, spec] of Object.entries(route.responses)) {
-    const status = Number(key);
-    if (status < 400 || status === 400 || status === 409) continue;
-    responses[key] = problemResponse(status, spec.description, spec.codes ?? []);
-    if (status === 429) (responses[key] as { headers?: unknown }).headers = retryAfter;
+  const statuses = new Set([...Object.keys(common), ...Object.keys(route.responses)].map(Number).filter((status) => status >= 400));
+  for (const status of statuses) {
+    const own = route.responses[status];
+    responses[status] = problemResponse(status, own?.description ?? commonErrors[status]!, [...(common[status] ?? []), ...(own?.codes ?? [])]);
   }
-  if (takesIdempotencyKey(route) || own(409)) {
-    const idempotency: ErrorCode[] = takesIdempotencyKey(route) ? ['idempotency_conflict', 'idempotency_in_flight'] : [];
-    error(409, 'A conflict with the current state, or with an earlier request of the same Idempotency-Key', idempotency);
-  }
-  if (takesBody(route)) {
-    error(413, 'The body is larger than 64 KiB', ['payload_too_large']);
-    error(415, 'The body is not sent as `Content-Type: application/json`', ['unsupported_media_type']);
-  }
-  error(503, 'The database is unavailable; retry shortly', ['service_unavailable']);
+  if (responses[429]) responses[429].headers = retryAfter;
   return responses;
 }
 
