@@ -31,7 +31,7 @@ const assets = [
  * and send "Try it out" requests to this server only; `data:` images are the
  * icons inside swagger-ui.css.
  */
-export const docsSecurityHeaders = {
+const securityHeaders = {
   'content-security-policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
     "base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -50,7 +50,7 @@ export function registerDocs(app: FastifyInstance): void {
     app.get(asset.url, async (_request, reply) => {
       let body = cache.get(key);
       if (!body) cache.set(key, (body = readFileSync(asset.path)));
-      return reply.headers({ ...docsSecurityHeaders, 'cache-control': cacheControl }).type(asset.type).send(body);
+      return reply.headers({ ...securityHeaders, 'cache-control': cacheControl }).type(asset.type).send(body);
     });
   }
   app.get('/docs/', async (_request, reply) => reply.redirect('/docs', 301));
