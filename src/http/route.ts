@@ -3,6 +3,7 @@
  * handler and become its OpenAPI entry. `routes/` holds one file per resource.
  */
 import type { z, ZodType } from 'zod';
+import type { ErrorCode } from '../domain/errors.ts';
 import type { Services } from '../service/context.ts';
 import type { Scope } from '../service/scope.ts';
 
@@ -25,6 +26,8 @@ export interface RouteInput<B, Q, P> {
 export interface ResponseSpec {
   description: string;
   schema?: ZodType;
+  /** For an error status: the problem `code`s this route answers with it. */
+  codes?: readonly ErrorCode[];
 }
 
 type Infer<T> = T extends ZodType ? z.infer<T> : undefined;
@@ -33,6 +36,8 @@ export interface RouteSpec<B extends ZodType | undefined = ZodType | undefined, 
   method: Method;
   /** OpenAPI-style path, e.g. `/v1/plans/{id}`. */
   path: string;
+  /** The OpenAPI operationId, a verb and a noun: the method name a generated client gets. */
+  operationId: string;
   summary: string;
   tag: string;
   /** Admin-only routes are documented as such; the service enforces it. */

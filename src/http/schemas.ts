@@ -70,31 +70,58 @@ export const day = z.string().regex(DAY_PATTERN, 'must be a day YYYY-MM-DD').ref
   'must be a real calendar day',
 );
 
-export const limitQuery = z.coerce.number().int().min(1).max(100).default(20);
+export const limitQuery = z.coerce.number().int().min(1).max(100).default(20).describe('How many items a page holds, 1–100.');
+
+export const cursorQuery = z.string().max(512).optional().describe("The previous page's `next_cursor`: the page after it, under the same filters.");
 
 export const pageQuery = z.object({
   limit: limitQuery,
-  cursor: z.string().max(512).optional(),
+  cursor: cursorQuery,
 });
 
 export function page<T extends z.ZodType>(item: T) {
-  return z.object({ data: z.array(item), next_cursor: z.string().nullable() });
+  return z.object({
+    data: z.array(item).describe('The items of this page, in the order of the list.'),
+    next_cursor: z.string().nullable().describe('Pass as `cursor` for the next page; null on the last page.'),
+  });
 }
 
 export const booleanQuery = z.enum(['true', 'false']).transform((v) => v === 'true');
 
-export const problem = z.object({
-  type: z.string(),
-  title: z.string(),
-  status: z.number().int(),
-  detail: z.string(),
-  code: z.string(),
-  instance: z.string().optional(),
-  request_id: z.string().optional(),
-  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
-  retry_after_seconds: z.number().int().optional(),
-  remaining_tokens: z.number().int().optional(),
-});
+export const fieldError = z
+  .object({
+    path: z.string().describe('The dotted path of the bad field (`tokens`, `plan.id`); empty for the body or request as a whole.'),
+    message: z.string().describe('What is wrong with it.'),
+  })
+  .meta({ id: 'FieldError', description: 'One bad field of a refused request.' });
+
+export const problem = z
+  .object({
+    type: z.string().describe('A URI naming the kind of problem, one per `code`.'),
+    title: z.string().describe('A short summary of the kind of problem, the same for every answer with this `code`.'),
+    status: z.number().int().describe('The HTTP status code.'),
+    detail: z.string().describe('What went wrong with this request, in words.'),
+    code: z.string().describe('The stable error code: what a client should branch on.'),
+    instance: z.string().optional().describe('The path of the request.'),
+    request_id: z.string().optional().describe('The id of the request, as in the `X-Request-Id` header and the server log.'),
+    errors: z.array(fieldError).optional().describe('With `validation_error`: every bad field of the request.'),
+    retry_after_seconds: z.number().int().optional().describe('With `quota_exceeded`: seconds until the period ends and the allowance refills, as in the `Retry-After` header.'),
+    remaining_tokens: z.number().int().optional().describe('With `quota_exceeded`: the tokens still available in the current period.'),
+  })
+  .meta({
+    id: 'Problem',
+    description: 'An RFC 9457 problem document: every error allot answers.',
+    examples: [
+      {
+        type: 'https://allot.dev/problems/quota-exceeded', title: 'Quota exceeded', status: 429, detail: '5000 tokens exceed the 2000 remaining in this period.',
+        code: 'quota_exceeded', instance: '/v1/usage', request_id: '6f1c2b1e-8d3a-4c55-9a1e-2f4b7c9d0e13', retry_after_seconds: 1382400, remaining_tokens: 2000,
+      },
+      {
+        type: 'https://allot.dev/problems/validation-error', title: 'Validation failed', status: 400, detail: 'tokens: must be at least 0',
+        code: 'validation_error', instance: '/v1/usage', request_id: '0b9e4d2a-1c7f-4e38-b6a5-93d8f2c1a704', errors: [{ path: 'tokens', message: 'must be at least 0' }],
+      },
+    ],
+  });
 
 /**
  * Which list a cursor belongs to: the list's name and the filter it pages
@@ -141,5 +168,8 @@ export function decodeCursor<T>(cursor: string | undefined, list: ListKey, posit
   }
 }
 
-export const shopUserParams = z.object({ shop_id: identifier, user_id: identifier });
-export const idParams = z.object({ id: identifier });
+export const shopUserParams = z.object({
+  shop_id: identifier.describe('The shop (your tenant or storefront) the user belongs to.'),
+  user_id: identifier.describe("The user, unique within the shop: the subscription's holder."),
+});
+export const idParams = z.object({ id: identifier.describe('The id.') });

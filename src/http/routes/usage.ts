@@ -6,21 +6,24 @@ import { usageEventView } from '../../service/views.ts';
 import { route } from '../route.ts';
 import { COMMIT_EVENT_PREFIX } from '../../service/reservations.ts';
 import {
-  clientEventId, DAY_PATTERN, decodeCursor, identifier, instant, isIdentifier, isTokenCount, limitQuery, listKey, MAX_TOKEN_COUNT, page, pageOf, storedEventId, tokenCount,
+  clientEventId, cursorQuery, DAY_PATTERN, decodeCursor, identifier, instant, isIdentifier, isTokenCount, limitQuery, listKey, MAX_TOKEN_COUNT, page, pageOf, storedEventId, tokenCount,
 } from '../schemas.ts';
 
 const MODEL_LENGTH = 200;
 
 export const usageBody = z
   .object({
-    event_id: clientEventId,
-    shop_id: identifier,
-    user_id: identifier,
-    tokens: tokenCount.optional(),
-    input_tokens: tokenCount.optional(),
-    output_tokens: tokenCount.optional(),
-    model: z.string().min(1).max(MODEL_LENGTH).optional(),
-    enforce: z.boolean().optional(),
+    event_id: clientEventId.describe('Your id for the event, unique per shop (e.g. the LLM call\'s id): a repeat with the same content is counted once.'),
+    shop_id: identifier.describe('The shop of the user.'),
+    user_id: identifier.describe('The user whose live subscription the tokens count against.'),
+    tokens: tokenCount.optional().describe('The tokens to count; default input_tokens + output_tokens. One of the three is required.'),
+    input_tokens: tokenCount.optional().describe('Prompt tokens, stored for the audit.'),
+    output_tokens: tokenCount.optional().describe('Completion tokens, stored for the audit.'),
+    model: z.string().min(1).max(MODEL_LENGTH).optional().describe('The model used, stored for the audit (1–200 characters).'),
+    enforce: z.boolean().optional().describe(
+      'false (default): always recorded (the tokens were spent), `over_limit` tells when usage passed the allowance. '
+      + 'true: recorded only if it fits the remaining allowance, else 429 `quota_exceeded` and nothing is stored.',
+    ),
   })
   .strict()
   .superRefine((body, ctx) => {
@@ -30,6 +33,11 @@ export const usageBody = z
     if (body.tokens === undefined && (body.input_tokens ?? 0) + (body.output_tokens ?? 0) > MAX_TOKEN_COUNT) {
       ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'input_tokens + output_tokens must be at most 10^12' });
     }
+  })
+  .meta({
+    id: 'RecordUsageRequest',
+    description: "An LLM call's tokens, counted against the user's live subscription in the current period and UTC day.",
+    examples: [{ event_id: 'call_8f2c1a', shop_id: 'acme', user_id: 'u_42', input_tokens: 1200, output_tokens: 350, model: 'gpt-4o-mini', enforce: true }],
   });
 
 type UsageBody = z.infer<typeof usageBody>;
@@ -55,31 +63,67 @@ export function acceptsUsage(raw: unknown): UsageBody | undefined {
   return body as UsageBody;
 }
 
-export const usageResultSchema = z.object({
-  event_id: z.string(),
-  subscription_id: z.string(),
-  tokens: z.number().int(),
-  used_tokens: z.number().int(),
-  reserved_tokens: z.number().int(),
-  remaining_tokens: z.number().int(),
-  allocated_tokens: z.number().int(),
-  usage_percentage: z.number(),
-  over_limit: z.boolean(),
-  duplicate: z.boolean(),
-});
+export const usageResultSchema = z
+  .object({
+    event_id: z.string().describe('The event counted.'),
+    subscription_id: z.string().describe('The subscription it counted against.'),
+    tokens: z.number().int().describe('The tokens counted for this event.'),
+    used_tokens: z.number().int().describe("The period's used tokens after this event."),
+    reserved_tokens: z.number().int().describe('Tokens held by active reservations.'),
+    remaining_tokens: z.number().int().describe('max(0, allocated_tokens − used_tokens − reserved_tokens).'),
+    allocated_tokens: z.number().int().describe("The period's allowance."),
+    usage_percentage: z.number().describe('round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0.'),
+    over_limit: z.boolean().describe('Whether used_tokens now exceeds allocated_tokens (only unenforced usage gets there).'),
+    duplicate: z.boolean().describe('true when the event was recorded before: this is the first answer again, nothing was counted twice.'),
+  })
+  .meta({
+    id: 'UsageResult',
+    description: "The event as counted, and the period's counters after it.",
+    examples: [{
+      event_id: 'call_8f2c1a', subscription_id: 'sub_01kg9ys7g0e42rk4sxm4h70pzs', tokens: 1550, used_tokens: 313550, reserved_tokens: 4000,
+      remaining_tokens: 82450, allocated_tokens: 400000, usage_percentage: 78.39, over_limit: false, duplicate: false,
+    }],
+  });
 
-export const usageEventSchema = z.object({
-  event_id: z.string(), shop_id: z.string(), user_id: z.string(), subscription_id: z.string(),
-  tokens: z.number().int(), input_tokens: z.number().int().nullable(), output_tokens: z.number().int().nullable(),
-  model: z.string().nullable(), enforce: z.boolean(), reservation_id: z.string().nullable(), day: z.string(), created_at: instant,
-});
+export const usageEventSchema = z
+  .object({
+    event_id: z.string().describe(`The event's id (a commit without an event_id gets \`${COMMIT_EVENT_PREFIX}\` and the reservation's id).`),
+    shop_id: z.string().describe('The shop.'),
+    user_id: z.string().describe('The user.'),
+    subscription_id: z.string().describe('The subscription it counted against.'),
+    tokens: z.number().int().describe('The tokens counted.'),
+    input_tokens: z.number().int().nullable().describe('Prompt tokens as sent; null if not sent.'),
+    output_tokens: z.number().int().nullable().describe('Completion tokens as sent; null if not sent.'),
+    model: z.string().nullable().describe('The model as sent; null if not sent.'),
+    enforce: z.boolean().describe('Whether it was recorded with `enforce: true`.'),
+    reservation_id: z.string().nullable().describe('The reservation whose commit recorded it; null for a direct event.'),
+    day: z.string().describe('The UTC day it counted on, YYYY-MM-DD.'),
+    created_at: instant.describe('When it was recorded (RFC 3339 UTC).'),
+  })
+  .meta({
+    id: 'UsageEvent',
+    description: 'A stored usage event.',
+    examples: [{
+      event_id: 'call_8f2c1a', shop_id: 'acme', user_id: 'u_42', subscription_id: 'sub_01kg9ys7g0e42rk4sxm4h70pzs', tokens: 1550, input_tokens: 1200,
+      output_tokens: 350, model: 'gpt-4o-mini', enforce: true, reservation_id: null, day: '2026-03-15', created_at: '2026-03-15T10:00:01.250Z',
+    }],
+  });
 
-export const checkBody = z.object({ shop_id: identifier, user_id: identifier, tokens: tokenCount.optional() }).strict();
-export const checkResultSchema = z.object({
-  allowed: z.boolean(),
-  remaining_tokens: z.number().int(),
-  reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable(),
-});
+export const checkBody = z
+  .object({
+    shop_id: identifier.describe('The shop of the user.'),
+    user_id: identifier.describe('The user.'),
+    tokens: tokenCount.optional().describe('The tokens the call would use; default 0.'),
+  })
+  .strict()
+  .meta({ id: 'CheckRequest', description: 'Whether an event of this many tokens would be allowed now.', examples: [{ shop_id: 'acme', user_id: 'u_42', tokens: 2000 }] });
+export const checkResultSchema = z
+  .object({
+    allowed: z.boolean().describe('Whether an enforced event of this many tokens would be recorded now.'),
+    remaining_tokens: z.number().int().describe('max(0, allocated_tokens − used_tokens − reserved_tokens); 0 without a subscription.'),
+    reason: z.enum(['quota_exceeded', 'subscription_suspended', 'subscription_not_found']).nullable().describe('Why not; null when allowed.'),
+  })
+  .meta({ id: 'CheckResult', description: 'The answer to a check; nothing was changed.', examples: [{ allowed: true, remaining_tokens: 84000, reason: null }] });
 
 /**
  * An RFC 3339 instant, or a bare day `YYYY-MM-DD`: `from` reads a day as its
@@ -106,13 +150,13 @@ function instantQuery(path: 'from' | 'to') {
 
 export const usageListQuery = z
   .object({
-    shop_id: identifier.optional(),
-    user_id: identifier.optional(),
+    shop_id: identifier.optional().describe("Only this shop's events (a shop key sees only its own shop anyway)."),
+    user_id: identifier.optional().describe("Only this user's events."),
     from: instantQuery('from'),
     /** Exclusive end, in epoch ms. */
     to: instantQuery('to'),
     limit: limitQuery,
-    cursor: z.string().max(512).optional(),
+    cursor: cursorQuery,
   })
   .superRefine((query, ctx) => {
     if (query.from !== undefined && query.to !== undefined && query.from >= query.to) {
@@ -126,25 +170,30 @@ export const usageRoutes = [
   route({
     method: 'POST',
     path: '/v1/usage',
+    operationId: 'recordUsage',
     summary: 'Record token usage, exactly once per (shop_id, event_id)',
     tag: 'Usage',
     body: usageBody,
     accepts: acceptsUsage,
     responses: {
       200: { description: 'Recorded (or a duplicate of a recorded event)', schema: usageResultSchema },
-      404: { description: 'subscription_not_found' },
-      409: { description: 'idempotency_conflict or subscription_suspended' },
-      429: { description: 'quota_exceeded (enforce: true); nothing stored' },
+      404: { description: 'The user has no live subscription in this shop; nothing stored', codes: ['subscription_not_found'] },
+      409: { description: 'The event_id was recorded with other content, or (enforce: true) the subscription is suspended', codes: ['idempotency_conflict', 'subscription_suspended'] },
+      429: { description: 'With enforce: true, the tokens do not fit the remaining allowance; nothing stored', codes: ['quota_exceeded'] },
     },
     handler: async ({ body, scope, services }) => ({ status: 200, body: await recordUsage(services, scope, body) }),
   }),
   route({
     method: 'GET',
     path: '/v1/usage',
+    operationId: 'listUsage',
     summary: 'Stored usage events, oldest first (audit)',
     tag: 'Usage',
     query: usageListQuery,
-    responses: { 200: { description: 'Usage events', schema: page(usageEventSchema) } },
+    responses: {
+      200: { description: 'Usage events', schema: page(usageEventSchema).meta({ id: 'UsageEventList', description: 'A page of usage events, oldest first.' }) },
+      404: { description: 'With a shop key: another shop', codes: ['not_found'] },
+    },
     handler: async ({ query, scope, services }) => {
       const { shop_id, user_id, from, to } = query;
       const list = listKey('usage', { shop_id: shop_id ?? scope.ownShop ?? undefined, user_id, from, to });
@@ -157,11 +206,12 @@ export const usageRoutes = [
   route({
     method: 'GET',
     path: '/v1/usage/{event_id}',
+    operationId: 'getUsageEvent',
     summary: 'One stored event: did my timed-out request count?',
     tag: 'Usage',
-    params: z.object({ event_id: storedEventId }),
-    query: z.object({ shop_id: identifier.optional() }),
-    responses: { 200: { description: 'The event', schema: usageEventSchema }, 404: { description: 'not_found' } },
+    params: z.object({ event_id: storedEventId.describe("The event's id.") }),
+    query: z.object({ shop_id: identifier.optional().describe('The shop of the event: required with an admin key, a shop key\'s own shop otherwise.') }),
+    responses: { 200: { description: 'The event', schema: usageEventSchema }, 404: { description: 'No such event in this shop: it did not count', codes: ['not_found'] } },
     handler: async ({ params, query, scope, services }) => {
       const shopId = query.shop_id ?? scope.ownShop;
       if (shopId === null) throw validationError([{ path: 'shop_id', message: 'required with an admin key' }]);
@@ -171,6 +221,7 @@ export const usageRoutes = [
   route({
     method: 'POST',
     path: '/v1/check',
+    operationId: 'checkQuota',
     summary: 'Would this many tokens be allowed now? Changes nothing.',
     tag: 'Usage',
     body: checkBody,
