@@ -9,17 +9,14 @@
  * temp folder, one per package version, made once and shared by every run.
  */
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { chmod, cp, lstat, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { chmod, cp, lstat, readdir, readFile, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { arch, platform, tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
+import { sharedFolder } from './shared-folder.ts';
 
 const run = promisify(execFile);
-
-/** The folders of a PostgreSQL install the binaries need: bin finds lib and share beside it. */
-const PARTS = ['bin', 'lib', 'share'];
 
 export interface PostgresRuntime {
   readonly initdb: string;
@@ -41,9 +38,14 @@ export async function postgresRuntime(): Promise<PostgresRuntime> {
     return { initdb: join(bin, 'initdb'), postgres: join(bin, 'postgres') };
   }
   const user = await postgresUser();
-  const home = join(tmpdir(), `allot-postgres-${version}-${platform()}-${arch()}`);
-  await assertReachable(dirname(home));
-  await sharedCopy(nativeDir, home);
+  await assertReachable(tmpdir());
+  const home = await sharedFolder(`allot-postgres-${version}-${platform()}-${arch()}`, async (staging) => {
+    // bin finds lib and share beside it (relative run paths), wherever the three lie.
+    for (const part of ['bin', 'lib', 'share']) {
+      await cp(join(nativeDir, part), join(staging, part), { recursive: true, verbatimSymlinks: true });
+    }
+    await openToAll(staging);
+  });
   return { initdb: join(home, 'bin', 'initdb'), postgres: join(home, 'bin', 'postgres'), user };
 }
 
@@ -111,62 +113,8 @@ export async function assertReachable(dir: string): Promise<void> {
   }
 }
 
-/**
- * Makes `home` a complete copy of `nativeDir`'s bin, lib and share, owned by
- * root and readable by all. A copy is built beside it and renamed into place,
- * so a process never sees a half-made copy; one that is incomplete (a temp
- * cleaner took files) or not safely ours is replaced.
- */
-async function sharedCopy(nativeDir: string, home: string): Promise<void> {
-  if (await isCompleteCopy(nativeDir, home)) return;
-  await discard(home);
-  const staging = await mkdtemp(`${home}.partial-`);
-  try {
-    for (const part of PARTS) {
-      await cp(join(nativeDir, part), join(staging, part), { recursive: true, verbatimSymlinks: true });
-    }
-    await openToAll(staging);
-    await rename(staging, home);
-  } catch (error) {
-    await rm(staging, { recursive: true, force: true });
-    // Losing the race to a process that made the same copy is fine.
-    if (!(await isCompleteCopy(nativeDir, home))) throw error;
-  }
-}
-
-async function isCompleteCopy(nativeDir: string, home: string): Promise<boolean> {
-  const top = await lstat(home).catch(() => undefined);
-  if (!top?.isDirectory() || top.uid !== process.getuid?.() || (top.mode & 0o022) !== 0) return false;
-  for (const part of PARTS) {
-    for (const entry of await readdir(join(nativeDir, part), { recursive: true })) {
-      const file = join(part, entry);
-      const [original, copy] = await Promise.all([
-        lstat(join(nativeDir, file)),
-        lstat(join(home, file)).catch(() => undefined),
-      ]);
-      if (copy === undefined || original.isFile() !== copy.isFile() || original.isSymbolicLink() !== copy.isSymbolicLink()) {
-        return false;
-      }
-      if (original.isFile() && original.size !== copy.size) return false;
-    }
-  }
-  return true;
-}
-
-async function discard(home: string): Promise<void> {
-  const aside = `${home}.stale-${randomBytes(4).toString('hex')}`;
-  try {
-    await rename(home, aside);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw error;
-  }
-  await rm(aside, { recursive: true, force: true });
-}
-
 /** Folders 755, programs 755, other files 644: whatever the umask was when npm unpacked them. */
 async function openToAll(root: string): Promise<void> {
-  await chmod(root, 0o755);
   for (const entry of await readdir(root, { recursive: true })) {
     const path = join(root, entry);
     const info = await lstat(path);

@@ -21,7 +21,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assertReachable, postgresRuntime, type PostgresRuntime } from './postgres-binaries.ts';
+import { postgresRuntime, type PostgresRuntime } from './postgres-binaries.ts';
 
 export interface EmbeddedPostgresServer {
   /** Connection URL of the server's `postgres` database, as superuser. */
@@ -46,7 +46,6 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
   const port = await freePort();
   // Directly under the temp dir: as root, the `postgres` user must be able to
   // reach it, which a private mkdtemp parent would forbid.
-  if (runtime.user) await assertReachable(tmpdir());
   const dataDir = join(tmpdir(), `allot-pg-${randomBytes(6).toString('hex')}`);
   const log: string[] = [];
   const remember = (chunk: unknown): void => {
