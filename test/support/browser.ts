@@ -30,7 +30,7 @@ const ARGS = [
   '--disable-sync', '--no-first-run', '--disable-quic',
 ];
 
-interface Found {
+export interface Found {
   readonly executablePath: string;
   /** Where it came from, for messages. */
   readonly source: string;
@@ -50,7 +50,15 @@ export async function launchChromium(): Promise<Browser> {
   }
 }
 
-export async function findChromium(): Promise<Found> {
+/** Where to look after ALLOT_CHROMIUM; tests replace them to see what happens when both are missing. */
+export interface Candidates {
+  readonly packaged: () => Promise<Found>;
+  readonly system: string;
+}
+
+const CANDIDATES: Candidates = { packaged: packagedChromium, system: SYSTEM_CHROMIUM };
+
+export async function findChromium(candidates: Candidates = CANDIDATES): Promise<Found> {
   const configured = process.env.ALLOT_CHROMIUM;
   if (configured) {
     if (!(await isExecutable(configured))) {
@@ -60,12 +68,12 @@ export async function findChromium(): Promise<Found> {
   }
   const tried: string[] = [];
   try {
-    return await packagedChromium();
+    return await candidates.packaged();
   } catch (error) {
     tried.push(`@sparticuz/chromium: ${(error as Error).message}`);
   }
-  if (await isExecutable(SYSTEM_CHROMIUM)) return { executablePath: SYSTEM_CHROMIUM, source: 'the system Chromium' };
-  tried.push(`${SYSTEM_CHROMIUM}: not found`);
+  if (await isExecutable(candidates.system)) return { executablePath: candidates.system, source: 'the system Chromium' };
+  tried.push(`${candidates.system}: not found`);
   throw new Error(
     `no Chromium for the browser tests. Tried:\n  ${tried.join('\n  ')}\n` +
       'Run npm ci (it installs @sparticuz/chromium), or set ALLOT_CHROMIUM to a Chromium binary.',
