@@ -24,7 +24,7 @@ const run = promisify(execFile);
 
 const SYSTEM_CHROMIUM = '/usr/bin/chromium';
 
-/** Headless, as root, and quiet: the network is closed, so no updates, sync or pings. */
+/** Headless, as root too, and quiet: no updates, sync or background requests (test machines may have no network). */
 const ARGS = [
   '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--disable-sync', '--no-first-run', '--disable-quic',
