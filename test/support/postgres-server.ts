@@ -53,16 +53,28 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
     if (log.length > 40) log.shift();
   };
 
+  let postmaster: ChildProcess | undefined;
+  let removed = false;
+  // From here on, the data directory goes away with this process, however it ends.
+  const watchdog = watch(dataDir);
+  process.once('exit', () => {
+    if (removed) return;
+    // Fast shutdown now; the watchdog sees us gone, waits for the server and removes its data.
+    if (postmaster?.pid !== undefined && postmaster.exitCode === null) postmaster.kill('SIGINT');
+    else rmSync(dataDir, { recursive: true, force: true });
+  });
+  async function remove(): Promise<void> {
+    watchdog.kill('SIGKILL');
+    await rm(dataDir, { recursive: true, force: true });
+    removed = true;
+  }
+
   try {
     await initdb(runtime, dataDir, remember);
   } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
+    await remove();
     throw new Error(`embedded PostgreSQL initdb failed:\n${log.join('')}`, { cause: error });
   }
-
-  let postmaster: ChildProcess | undefined;
-  let watchdog: ChildProcess | undefined;
-  let removed = false;
 
   async function start(): Promise<void> {
     const child = spawn(runtime.postgres, ['-D', dataDir, '-p', String(port), ...SERVER_FLAGS], {
@@ -89,7 +101,6 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
       await stop();
       throw new Error(`embedded PostgreSQL did not start on port ${port}:\n${log.join('')}`, { cause: error });
     }
-    watchdog = watch(child, dataDir);
     // The server must not keep a finished test process alive: the watchdog stops it.
     keepsProcessAlive(child, false);
   }
@@ -104,26 +115,14 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
       child.kill('SIGINT'); // fast shutdown
       await exited;
     }
-    watchdog?.kill('SIGKILL');
-    watchdog = undefined;
   }
 
   try {
     await start();
   } catch (error) {
-    await rm(dataDir, { recursive: true, force: true });
+    await remove();
     throw error;
   }
-
-  process.once('exit', () => {
-    if (removed) return;
-    if (postmaster === undefined) {
-      rmSync(dataDir, { recursive: true, force: true });
-      return;
-    }
-    // Fast shutdown now; the watchdog sees us gone, waits for the server and removes its data.
-    postmaster.kill('SIGINT');
-  });
 
   return {
     url: `postgres://${USER}:${PASSWORD}@127.0.0.1:${port}/postgres`,
@@ -133,8 +132,7 @@ export async function startEmbeddedPostgres(): Promise<EmbeddedPostgresServer> {
     start,
     async destroy() {
       await stop();
-      await rm(dataDir, { recursive: true, force: true });
-      removed = true;
+      await remove();
     },
   };
 }
@@ -190,19 +188,17 @@ function childEnv(): NodeJS.ProcessEnv {
 
 /**
  * A detached shell that outlives us: once this process is gone (exit, signal,
- * crash or kill -9), it stops the server and removes its data directory.
+ * crash or kill -9), it stops the server that runs on `dataDir`, if any (its
+ * pid is in postmaster.pid), and removes the directory.
  */
-function watch(postmaster: ChildProcess, dataDir: string): ChildProcess {
+function watch(dataDir: string): ChildProcess {
   const script = [
     'while kill -0 "$1" 2>/dev/null; do sleep 0.5; done',
-    'kill -INT "$2" 2>/dev/null',
-    'while kill -0 "$2" 2>/dev/null; do sleep 0.1; done',
-    'rm -rf "$3"',
+    'pid=$(head -n 1 "$2/postmaster.pid" 2>/dev/null)',
+    'if [ -n "$pid" ]; then kill -INT "$pid" 2>/dev/null; while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; fi',
+    'rm -rf "$2" "$2.password"',
   ].join('\n');
-  const watchdog = spawn('sh', ['-c', script, 'sh', String(process.pid), String(postmaster.pid), dataDir], {
-    detached: true,
-    stdio: 'ignore',
-  });
+  const watchdog = spawn('sh', ['-c', script, 'sh', String(process.pid), dataDir], { detached: true, stdio: 'ignore' });
   watchdog.unref();
   return watchdog;
 }
