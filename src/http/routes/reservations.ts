@@ -16,7 +16,7 @@ export const reservationSchema = z.object({
   created_at: instant,
   committed_tokens: z.number().int().nullable(),
   event_id: z.string().nullable(),
-  remaining_tokens: z.number().int().nullable(),
+  remaining_tokens: z.number().int(),
 });
 
 export const commitSchema = usageResultSchema.extend({
@@ -66,10 +66,10 @@ export const reservationRoutes = [
     params: idParams,
     query: shopQuery,
     responses: { 200: { description: 'The reservation', schema: reservationSchema }, 404: { description: 'reservation_not_found' } },
-    handler: async ({ params, query, scope, services }) => ({
-      status: 200,
-      body: reservationView(await getHold(services, scope, { id: params.id, shop_id: query.shop_id }), null),
-    }),
+    handler: async ({ params, query, scope, services }) => {
+      const found = await getHold(services, scope, { id: params.id, shop_id: query.shop_id });
+      return { status: 200, body: reservationView(found.reservation, found.remaining_tokens) };
+    },
   }),
   route({
     method: 'POST',
