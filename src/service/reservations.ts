@@ -52,7 +52,7 @@ export async function createHold(
       const fresh = await findSubscriptionById(unit.q, sub.id);
       if (!fresh) throw new RetryUnit('subscription vanished');
       if (fresh.current_period_start === sub.current_period_start && fresh.status === sub.status) {
-        throw quotaExceeded(fresh, unit.now, input.tokens);
+        throw await quotaExceeded(unit, fresh, input.tokens);
       }
       sub = await bringUpToDate(unit, fresh);
       if (sub.status !== 'active') throw suspended(input.user_id);

@@ -42,6 +42,10 @@ for (const dialect of DIALECTS) {
     assert.deepEqual(await counters(allot), { used: 0, reserved: 60_000, remaining: 40_000 });
 
     assertProblem(await hold(allot, { tokens: 40_001 }), 429, 'quota_exceeded');
+    const whole = await hold(allot, { tokens: 100_001 });
+    assertProblem(whole, 429, 'quota_exceeded');
+    assert.equal(whole.headers.get('retry-after'), null, 'no wait makes a hold larger than the allowance fit');
+    assert.equal(whole.body.detail, '100001 tokens exceed the whole allowance of 100000 tokens a period: no wait makes them fit.');
     const enforced = await allot.api('POST', '/v1/usage', { event_id: 'e1', shop_id: 's1', user_id: 'u1', tokens: 40_001, enforce: true });
     assertProblem(enforced, 429, 'quota_exceeded');
     assertStatus(await hold(allot, { tokens: 40_000 }), 201);
