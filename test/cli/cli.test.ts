@@ -109,12 +109,17 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   const renewEnv = { ...env, ALLOT_TEST_CLOCK: '2026-03-01T00:00:00.000Z' };
   const renewed = await runAllot(['renew'], renewEnv);
   assert.equal(renewed.code, 0, renewed.stderr);
-  assert.deepEqual(JSON.parse(renewed.stdout), { subscriptions_rolled: 1, subscriptions_failed: 0, holds_checked: 0, idempotency_keys_deleted: 0 });
+  assert.equal(renewed.stdout, [
+    '1 subscription rolled into a new period',
+    '0 subscriptions with expired holds brought up to date',
+    '0 expired idempotency keys forgotten',
+    '',
+  ].join('\n'));
   const after = await testDb.db.one<{ current_period_start: number }>('SELECT current_period_start FROM subscriptions');
   assert.equal(after?.current_period_start, Date.parse('2026-02-28T12:00:00.000Z'));
   assert.equal((await testDb.db.all('SELECT * FROM period_summaries')).length, 1);
-  const renewedAgain = await runAllot(['renew'], renewEnv);
-  assert.equal(JSON.parse(renewedAgain.stdout).subscriptions_rolled, 0, 'renewing is idempotent');
+  const renewedAgain = await runAllot(['renew', '--json'], renewEnv);
+  assert.deepEqual(JSON.parse(renewedAgain.stdout), { subscriptions_rolled: 0, subscriptions_failed: 0, holds_checked: 0, idempotency_keys_deleted: 0 }, 'renewing is idempotent');
 });
 
 /** What the CLI prints when it refuses an input: the API's field errors, each naming the option it came from. */
