@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { FieldError } from '../domain/errors.ts';
-import { parseAmount } from '../domain/money.ts';
+import { formatAmount, parseAmount } from '../domain/money.ts';
 import { planBody } from '../http/routes/plans.ts';
 import { createPlan, listAllPlans } from '../service/plans.ts';
 import { planView } from '../service/views.ts';
@@ -65,7 +65,7 @@ export function register(program: Command): void {
     .action(async (id: string, o: CreateOptions) => {
       const input = newPlan(id, o);
       const plan = await withServices((s) => createPlan(s, operator, input));
-      print(planView(plan), Boolean(o.json), () => `created plan ${plan.id}: ${plan.allocated_tokens} tokens per ${plan.allowance_interval}, ${plan.price_minor} ${plan.currency} minor units ${plan.billing_cycle}`);
+      print(planView(plan), Boolean(o.json), () => `created plan ${plan.id}: ${plan.allocated_tokens} tokens per ${plan.allowance_interval}, ${formatAmount(plan.price_minor, plan.currency)} ${plan.billing_cycle}`);
     });
   plans
     .command('list')

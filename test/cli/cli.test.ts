@@ -30,12 +30,13 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.equal(migrated.stdout.trim(), `applied ${migrations.map((m) => m.id).join(', ')}`);
 
   // Independent commands run side by side: every process pays seconds for its start-up.
-  const [again, admin, shop, plan, yearly, badPrice, badConfig] = await Promise.all([
+  const [again, admin, shop, plan, yearly, starter, badPrice, badConfig] = await Promise.all([
     allot('migrate'),
     allot('keys', 'create', '--name', 'ops', '--role', 'admin', '--json'),
     allot('keys', 'create', '--name', 'shop one', '--shop', 's1'),
     allot('plans', 'create', 'pro', '--name', 'Pro', '--tokens', '400000', '--price', '29.99', '--tier', '2', '--json'),
     allot('plans', 'create', 'pool', '--name', 'Pool', '--tokens', '10', '--price', '100', '--cycle', 'yearly', '--interval', 'year'),
+    allot('plans', 'create', 'starter', '--name', 'Starter', '--tokens', '1000', '--price', '4.99'),
     allot('plans', 'create', 'cheap', '--name', 'Cheap', '--tokens', '1', '--price', '1.999'),
     runAllot(['renew'], { ...env, ALLOT_TEST_CLOCK: 'soon' }),
   ]);
@@ -53,7 +54,8 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.equal(created.price_minor, 2999);
   assert.equal(created.allocated_tokens, 400_000);
   assert.equal(created.allowance_interval, 'month');
-  assert.equal(yearly.stdout, 'created plan pool: 10 tokens per year, 10000 USD minor units yearly\n');
+  assert.equal(yearly.stdout, 'created plan pool: 10 tokens per year, 100.00 USD yearly\n');
+  assert.equal(starter.stdout, 'created plan starter: 1000 tokens per month, 4.99 USD monthly\n', 'the price as it was typed');
   assert.notEqual(badPrice.code, 0);
   assert.match(badPrice.stderr, /^ {2}price_minor \(--price\): must have at most 2 decimals for USD$/m);
   assert.equal(badConfig.code, 1);
@@ -71,7 +73,7 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.deepEqual(keys.map((k) => k.name).sort(), ['ops', 'shop one']);
   assert.ok(!listed.stdout.includes(adminKey.key), 'secrets are never listed');
   assert.match(table.stdout.split('\n')[0]!, /^id\s+name\s+role\s+shop_id\s+prefix\s+created_at\s+revoked_at$/);
-  assert.deepEqual((JSON.parse(planList.stdout) as Array<{ id: string }>).map((p) => p.id), ['pool', 'pro']);
+  assert.deepEqual((JSON.parse(planList.stdout) as Array<{ id: string }>).map((p) => p.id), ['pool', 'pro', 'starter']);
   assert.equal(duplicate.code, 1);
   assert.match(duplicate.stderr, /^allot: plan_exists: /);
   assert.equal(noShop.code, 1);
