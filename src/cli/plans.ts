@@ -8,7 +8,7 @@ import { formatAmount, parseAmount } from '../domain/money.ts';
 import { planBody } from '../http/routes/plans.ts';
 import { createPlan, listAllPlans } from '../service/plans.ts';
 import { planView } from '../service/views.ts';
-import { columns, everyRow, operator, print, validInput, withServices } from './context.ts';
+import { columns, everyRow, namingOptions, operator, print, validInput, withServices } from './context.ts';
 
 /** Numeric text to a number; whether it must be whole, and its range, are the schema's rules. */
 function numeric(value: string): number {
@@ -64,7 +64,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (id: string, o: CreateOptions) => {
       const input = newPlan(id, o);
-      const plan = await withServices((s) => createPlan(s, operator, input));
+      const plan = await withServices((s) => namingOptions('plan', flags, createPlan(s, operator, input)));
       print(planView(plan), Boolean(o.json), () => `created plan ${plan.id}: ${plan.allocated_tokens} tokens per ${plan.allowance_interval}, ${formatAmount(plan.price_minor, plan.currency)} ${plan.billing_cycle}`);
     });
   plans

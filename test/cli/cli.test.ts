@@ -77,7 +77,7 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.equal(duplicate.code, 1);
   assert.match(duplicate.stderr, /^allot: plan_exists: /);
   assert.equal(noShop.code, 1);
-  assert.match(noShop.stderr, /^allot: validation_error: A shop key needs shop_id\.\n {2}shop_id: required when role is shop\n$/);
+  assert.equal(noShop.stderr, refusal('API key', [{ path: 'shop_id', message: 'required when role is shop' }], { shop_id: '--shop' }));
   assert.equal(revoked.code, 0, revoked.stderr);
   assert.equal(revoked.stdout, `revoked ${shopKeyId} (shop one)\n`);
   const rows = await testDb.db.all<{ id: string; revoked_at: number | null }>('SELECT id, revoked_at FROM api_keys ORDER BY name');
