@@ -61,13 +61,17 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.equal(badConfig.code, 1);
   assert.match(badConfig.stderr, /ALLOT_TEST_CLOCK: must be an RFC 3339 instant/);
 
-  const [listed, table, planList, duplicate, noShop, revoked] = await Promise.all([
+  const [listed, table, planList, duplicate, noShop, revoked, archived, archivedJson, noPlan, help] = await Promise.all([
     allot('keys', 'list', '--json'),
     allot('keys', 'list'),
     allot('plans', 'list', '--json'),
     allot('plans', 'create', 'pro', '--name', 'Pro', '--tokens', '1', '--price', '1'),
     allot('keys', 'create', '--name', 'x', '--role', 'shop'),
     allot('keys', 'revoke', shopKeyId),
+    allot('plans', 'archive', 'pool'),
+    allot('plans', 'archive', 'starter', '--json'),
+    allot('plans', 'archive', 'nope'),
+    allot('plans', '--help'),
   ]);
   const keys = JSON.parse(listed.stdout) as Array<{ id: string; name: string }>;
   assert.deepEqual(keys.map((k) => k.name).sort(), ['ops', 'shop one']);
@@ -80,6 +84,15 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.equal(noShop.stderr, refusal('API key', [{ path: 'shop_id', message: 'required when role is shop' }], { shop_id: '--shop' }));
   assert.equal(revoked.code, 0, revoked.stderr);
   assert.equal(revoked.stdout, `revoked ${shopKeyId} (shop one)\n`);
+  assert.equal(archived.code, 0, archived.stderr);
+  assert.equal(archived.stdout, 'archived plan pool (Pool): it takes no new subscriptions; those on it keep it\n');
+  assert.equal(archivedJson.code, 0, archivedJson.stderr);
+  assert.equal(JSON.parse(archivedJson.stdout).archived, true);
+  assert.equal(noPlan.code, 1);
+  assert.equal(noPlan.stderr, 'allot: plan_not_found: No plan nope.\n');
+  assert.match(help.stdout, /^ {2}archive \[options\] <id> +archive a plan/m);
+  const plansArchived = await testDb.db.all<{ id: string; archived: number | boolean }>('SELECT id, archived FROM plans ORDER BY id');
+  assert.deepEqual(plansArchived.map((p) => [p.id, Boolean(p.archived)]), [['pool', true], ['pro', false], ['starter', true]]);
   const rows = await testDb.db.all<{ id: string; revoked_at: number | null }>('SELECT id, revoked_at FROM api_keys ORDER BY name');
   assert.deepEqual(rows.map((r) => [r.id === shopKeyId, r.revoked_at === null]), [[false, true], [true, false]], 'only the shop key is revoked; the refused key was not stored');
 
