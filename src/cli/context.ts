@@ -48,9 +48,25 @@ export function validInput<S extends z.ZodType>(
   const found = result.success ? [] : zodFieldErrors(result.error).filter((e) => !earlier.some((x) => x.path === e.path));
   const errors = [...earlier, ...found];
   if (errors.length === 0 && result.success) return result.data;
-  throw new AllotError('validation_error', `The ${what} is not valid; nothing was created.`, {
-    errors: errors.map((e) => ({ path: flags[e.path] ? `${e.path} (${flags[e.path]})` : e.path, message: e.message })),
-  });
+  throw new AllotError('validation_error', `The ${what} is not valid; nothing was created.`, { errors: naming(errors, flags) });
+}
+
+/** Field errors, each path followed by the option it came from. */
+function naming(errors: FieldError[], flags: Record<string, string>): FieldError[] {
+  return errors.map((e) => ({ path: flags[e.path] ? `${e.path} (${flags[e.path]})` : e.path, message: e.message }));
+}
+
+/**
+ * `work`, whose refusal of a field (a rule the service checks beyond the
+ * schema) reads as `validInput`'s do: each field names its option.
+ */
+export async function namingOptions<T>(what: string, flags: Record<string, string>, work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (error) {
+    if (!(error instanceof AllotError) || error.code !== 'validation_error' || !error.errors) throw error;
+    throw new AllotError('validation_error', `The ${what} is not valid; nothing was created.`, { errors: naming(error.errors, flags) });
+  }
 }
 
 /** Rows the CLI asks the store for at a time when it lists everything. */

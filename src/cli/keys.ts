@@ -5,7 +5,7 @@
 import { Option, type Command } from 'commander';
 import { apiKeyBody } from '../http/routes/api-keys.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../service/api-keys.ts';
-import { columns, everyRow, operator, print, validInput, withServices } from './context.ts';
+import { columns, everyRow, namingOptions, operator, print, validInput, withServices } from './context.ts';
 
 const flags: Record<string, string> = { name: '--name', role: '--role', shop_id: '--shop' };
 
@@ -20,7 +20,7 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (opts: { name: string; role: string; shop?: string; json?: boolean }) => {
       const input = validInput('API key', apiKeyBody, { name: opts.name, role: opts.role, shop_id: opts.shop }, flags);
-      const created = await withServices((s) => createApiKey(s, operator, input));
+      const created = await withServices((s) => namingOptions('API key', flags, createApiKey(s, operator, input)));
       print(created, Boolean(opts.json), () => `${created.key}\n\nid ${created.id}, role ${created.role}${created.shop_id ? `, shop ${created.shop_id}` : ''}. Store the key now: it is not shown again.`);
     });
   keys

@@ -1,14 +1,14 @@
 /**
- * `allot plans`: create and list plans. A new plan passes the same schema as
- * `POST /v1/plans` before anything is written.
+ * `allot plans`: create, list and archive plans. A new plan passes the same
+ * schema as `POST /v1/plans` before anything is written.
  */
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { FieldError } from '../domain/errors.ts';
-import { parseAmount } from '../domain/money.ts';
+import { formatAmount, parseAmount } from '../domain/money.ts';
 import { planBody } from '../http/routes/plans.ts';
-import { createPlan, listAllPlans } from '../service/plans.ts';
+import { archive, createPlan, listAllPlans } from '../service/plans.ts';
 import { planView } from '../service/views.ts';
-import { columns, everyRow, operator, print, validInput, withServices } from './context.ts';
+import { columns, everyRow, namingOptions, operator, print, validInput, withServices } from './context.ts';
 
 /** Numeric text to a number; whether it must be whole, and its range, are the schema's rules. */
 function numeric(value: string): number {
@@ -64,8 +64,8 @@ export function register(program: Command): void {
     .option('--json', 'print JSON')
     .action(async (id: string, o: CreateOptions) => {
       const input = newPlan(id, o);
-      const plan = await withServices((s) => createPlan(s, operator, input));
-      print(planView(plan), Boolean(o.json), () => `created plan ${plan.id}: ${plan.allocated_tokens} tokens per ${plan.allowance_interval}, ${plan.price_minor} ${plan.currency} minor units ${plan.billing_cycle}`);
+      const plan = await withServices((s) => namingOptions('plan', flags, createPlan(s, operator, input)));
+      print(planView(plan), Boolean(o.json), () => `created plan ${plan.id}: ${plan.allocated_tokens} tokens per ${plan.allowance_interval}, ${formatAmount(plan.price_minor, plan.currency)} ${plan.billing_cycle}`);
     });
   plans
     .command('list')
@@ -75,5 +75,13 @@ export function register(program: Command): void {
       const all = await withServices((s) => everyRow((after, limit) => listAllPlans(s, { includeArchived: true, after, limit })));
       const list = all.map(planView);
       print(list, Boolean(o.json), () => columns(list, ['id', 'display_name', 'allocated_tokens', 'price_minor', 'currency', 'billing_cycle', 'allowance_interval', 'tier', 'archived']));
+    });
+  plans
+    .command('archive <id>')
+    .description('archive a plan: it takes no new subscriptions; those on it keep it')
+    .option('--json', 'print JSON')
+    .action(async (id: string, o: { json?: boolean }) => {
+      const plan = await withServices((s) => archive(s, operator, id));
+      print(planView(plan), Boolean(o.json), () => `archived plan ${plan.id} (${plan.display_name}): it takes no new subscriptions; those on it keep it`);
     });
 }

@@ -140,7 +140,30 @@ function inDays(days: number): string {
   return `in ${days} day${days === 1 ? '' : 's'}`;
 }
 
-function usageAlert(used: number, allocated: number, percentage: number): Alert | null {
+/** How the period is going, as the projection and the upgrade advice see it. */
+interface Outlook {
+  /** The day the remaining tokens run out, when that is before the period ends. */
+  exhaustion: string | null;
+  /** Projected usage at the period's end, as a percentage of the allowance. */
+  projectedPercentage: number;
+  /** The plan the advice recommends upgrading to, if it does. */
+  upgrade: PlanSummary | null;
+}
+
+/**
+ * What to do about a pace that runs out or earns upgrade advice; null when
+ * the pace needs nothing. It names the advised plan, so the alert and the
+ * advice never contradict each other.
+ */
+function outlookAction(outlook: Outlook): string | null {
+  const advice = outlook.upgrade ? `: consider upgrading to ${outlook.upgrade.display_name}` : '';
+  if (outlook.exhaustion !== null) return `At this pace the tokens run out on ${outlook.exhaustion}, before the period ends${advice}`;
+  if (outlook.upgrade) return `At this pace ${outlook.projectedPercentage}% of the allowance is used by the period's end${advice}`;
+  return null;
+}
+
+/** The usage alert; below 90 % its action follows the outlook (the levels above advise upgrading anyway). */
+function usageAlert(used: number, allocated: number, percentage: number, outlook: Outlook): Alert | null {
   const share = `${percentage}% of this period's tokens used`;
   if (usedAtLeast(used, allocated, 100)) {
     return {
@@ -154,17 +177,17 @@ function usageAlert(used: number, allocated: number, percentage: number): Alert 
     return { type: 'error', code: 'usage_critical', message: `Critical: ${share}`, action: 'Consider upgrading' };
   }
   if (usedAtLeast(used, allocated, 75)) {
-    return { type: 'warning', code: 'usage_high', message: `High usage: ${share}`, action: 'Monitor usage closely' };
+    return { type: 'warning', code: 'usage_high', message: `High usage: ${share}`, action: outlookAction(outlook) ?? 'Monitor usage closely' };
   }
   if (usedAtLeast(used, allocated, 50)) {
-    return { type: 'info', code: 'usage_moderate', message: `Moderate usage: ${share}`, action: 'Usage is on track' };
+    return { type: 'info', code: 'usage_moderate', message: `Moderate usage: ${share}`, action: outlookAction(outlook) ?? 'Usage is on track' };
   }
   return null;
 }
 
-function alertsFor(input: StatusInput, percentage: number, daysRemaining: number): Alert[] {
+function alertsFor(input: StatusInput, percentage: number, daysRemaining: number, outlook: Outlook): Alert[] {
   const alerts: Alert[] = [];
-  const usage = usageAlert(input.used, input.allocated, percentage);
+  const usage = usageAlert(input.used, input.allocated, percentage, outlook);
   if (usage) alerts.push(usage);
   if (input.status !== 'canceled' && daysRemaining <= 3) {
     alerts.push(
@@ -212,16 +235,20 @@ function upgradeMessage(current: PlanSummary, next: PlanSummary): string {
   return `Consider upgrading to ${next.display_name} for ${ratio}x more tokens`;
 }
 
+/** The next tier, when usage > 80 % or projected > 90 % of the allowance. */
+function advisedUpgrade(input: StatusInput, projected: number): PlanSummary | null {
+  const { used, allocated } = input;
+  const nearLimit = allocated === 0 ? used > 0 || projected > 0 : used * 100 > allocated * 80 || projected * 10 > allocated * 9;
+  return nearLimit ? nextTierPlan(input.currentPlan, input.plans) : null;
+}
+
 function recommendationsFor(
   input: StatusInput,
-  projected: number,
+  next: PlanSummary | null,
   trend: UsageTrend,
   avgTokensPerQuery: number,
 ): Recommendation[] {
   const recommendations: Recommendation[] = [];
-  const { used, allocated } = input;
-  const nearLimit = allocated === 0 ? used > 0 || projected > 0 : used * 100 > allocated * 80 || projected * 10 > allocated * 9;
-  const next = nearLimit ? nextTierPlan(input.currentPlan, input.plans) : null;
   if (next) {
     recommendations.push({ code: 'upgrade', message: upgradeMessage(input.currentPlan, next), plan_id: next.id });
   }
@@ -252,6 +279,8 @@ export function computeStatus(input: StatusInput): StatusAnalytics {
   const projected = Math.round(used + avgDaily * daysRemaining);
   const exhaustion = exhaustionDate(now, periodEnd, remaining, avgDaily);
   const trend = usageTrend(series);
+  const upgrade = advisedUpgrade(input, projected);
+  const outlook: Outlook = { exhaustion, projectedPercentage: usagePercentage(projected, allocated), upgrade };
 
   const periodTokens = sumTokens(series);
   const avgTokensPerQuery = input.queries > 0 ? round2(periodTokens / input.queries) : 0;
@@ -264,8 +293,8 @@ export function computeStatus(input: StatusInput): StatusAnalytics {
     projected_usage: projected,
     projected_exhaustion_date: exhaustion,
     usage_trend: trend,
-    alerts: alertsFor(input, percentage, daysRemaining),
-    recommendations: recommendationsFor(input, projected, trend, avgTokensPerQuery),
+    alerts: alertsFor(input, percentage, daysRemaining, outlook),
+    recommendations: recommendationsFor(input, upgrade, trend, avgTokensPerQuery),
     usage_history: {
       daily: series,
       total_queries: input.queries,

@@ -1,6 +1,7 @@
 /** Holds before an LLM call and settlement after (SPEC §6, reservations). */
 import { remainingTokens } from '../domain/analytics.ts';
 import { AllotError } from '../domain/errors.ts';
+import type { Subscription } from '../domain/model.ts';
 import { addToPeriodSummary, findSubscriptionById } from '../store/subscriptions.ts';
 import {
   addHold, countActiveHolds, findReservation, reservationShops, findUsageEvent, freeHold, insertReservation, recordCommit,
@@ -51,7 +52,7 @@ export async function createHold(
       const fresh = await findSubscriptionById(unit.q, sub.id);
       if (!fresh) throw new RetryUnit('subscription vanished');
       if (fresh.current_period_start === sub.current_period_start && fresh.status === sub.status) {
-        throw quotaExceeded(fresh, unit.now, input.tokens);
+        throw await quotaExceeded(unit, fresh, input.tokens);
       }
       sub = await bringUpToDate(unit, fresh);
       if (sub.status !== 'active') throw suspended(input.user_id);
@@ -115,6 +116,17 @@ async function expireIfDue(unit: Unit, r: ReservationRow): Promise<ReservationRo
   return { ...r, status: 'expired' };
 }
 
+/** The subscription a reservation holds tokens of, brought up to date unless it ended. */
+async function holdingSubscription(unit: Unit, r: ReservationRow): Promise<Subscription> {
+  const held = await findSubscriptionById(unit.q, r.subscription_id);
+  if (!held) throw new AllotError('subscription_not_found', 'The reservation\'s subscription is gone.');
+  return held.status === 'canceled' ? held : bringUpToDate(unit, held);
+}
+
+function remainingOf(sub: Subscription): number {
+  return remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens);
+}
+
 /** A commit without an `event_id` stores its usage as this prefix and the reservation's id; clients may not use it. */
 export const COMMIT_EVENT_PREFIX = 'reservation:';
 
@@ -136,10 +148,8 @@ export async function commitHold(
     if (await findUsageEvent(unit.q, shop, eventId)) {
       throw new AllotError('idempotency_conflict', `Event ${eventId} was already recorded.`);
     }
-    const held = await findSubscriptionById(unit.q, found.subscription_id);
-    if (!held) throw new AllotError('subscription_not_found', 'The reservation\'s subscription is gone.');
     // Bring the subscription up to date (expiring due holds) before touching its counters: the same lock order as usage.
-    const current = held.status === 'canceled' ? held : await bringUpToDate(unit, held);
+    const current = await holdingSubscription(unit, found);
     const reservation = await expireIfDue(unit, found);
     const expired = reservation.status === 'expired';
     let sub = current;
@@ -172,7 +182,7 @@ export async function releaseHold(
   services: Services,
   scope: Scope,
   input: { shop_id?: string; id: string },
-): Promise<{ reservation: ReservationRow; remaining_tokens: number | null }> {
+): Promise<{ reservation: ReservationRow; remaining_tokens: number }> {
   return services.write(async (unit) => {
     const shop = await reservationShop(unit, scope, input.shop_id, input.id);
     const reservation = await expireIfDue(unit, await lockedReservation(unit, shop, input.id));
@@ -187,17 +197,22 @@ export async function releaseHold(
       if (!(await settleReservation(unit.q, shop, reservation.id, 'released', unit.now, 'expired'))) throw new RetryUnit('reservation changed');
       settled = { ...reservation, status: 'released', settled_at: unit.now };
     }
-    const sub = await findSubscriptionById(unit.q, reservation.subscription_id);
-    return { reservation: settled, remaining_tokens: sub ? remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens) : null };
+    return { reservation: settled, remaining_tokens: remainingOf(await holdingSubscription(unit, reservation)) };
   });
 }
 
-export async function getHold(services: Services, scope: Scope, input: { shop_id?: string; id: string }): Promise<ReservationRow> {
-  const reservation = await services.write(async (unit) => {
+/** A reservation as it now stands, with its subscription's remaining tokens (as its creation answered them). */
+export async function getHold(
+  services: Services,
+  scope: Scope,
+  input: { shop_id?: string; id: string },
+): Promise<{ reservation: ReservationRow; remaining_tokens: number }> {
+  return services.write(async (unit) => {
     const shop = await reservationShop(unit, scope, input.shop_id, input.id);
     const found = await findReservation(unit.q, shop, input.id);
-    return found && expireIfDue(unit, found);
+    if (!found) throw new AllotError('reservation_not_found', `No reservation ${input.id}.`);
+    // Up to date first, as a commit does: a hold that expired is freed there, and the count below includes it.
+    const sub = await holdingSubscription(unit, found);
+    return { reservation: await expireIfDue(unit, found), remaining_tokens: remainingOf(sub) };
   });
-  if (!reservation) throw new AllotError('reservation_not_found', `No reservation ${input.id}.`);
-  return reservation;
 }

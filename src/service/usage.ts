@@ -3,7 +3,7 @@ import { isoDay } from '../domain/clock.ts';
 import { remainingTokens, usagePercentage } from '../domain/analytics.ts';
 import { AllotError } from '../domain/errors.ts';
 import type { Subscription } from '../domain/model.ts';
-import { findSubscriptionById } from '../store/subscriptions.ts';
+import { findPlan, findSubscriptionById } from '../store/subscriptions.ts';
 import {
   addDailyUsage, addUsage, addUsageToLive, MAX_PERIOD_TOKENS, findUsageEvent, type MeteredLive, insertUsageEvent, listUsageEvents, type Counters, type UsageEventRow,
 } from '../store/usage.ts';
@@ -44,15 +44,29 @@ function secondsUntil(end: number, now: number): number {
   return Math.max(1, Math.ceil((end - now) / 1000));
 }
 
-export function quotaExceeded(sub: Subscription, now: number, tokens: number): AllotError {
+/**
+ * The refusal of `tokens` that do not fit the period. It says when the
+ * allowance refills (Retry-After), unless the tokens exceed the whole
+ * allowance of the periods to come (the pending plan's from the next period
+ * on): then no wait would make them fit, and the detail says so instead.
+ */
+export async function quotaExceeded(unit: Unit, sub: Subscription, tokens: number): Promise<AllotError> {
+  const pending = sub.pending_plan_id === null ? undefined : await findPlan(unit.q, sub.pending_plan_id);
   const remaining = remainingTokens(sub.allocated_tokens, sub.used_tokens, sub.reserved_tokens);
+  const allowance = pending?.allocated_tokens ?? sub.allocated_tokens;
+  if (tokens > allowance) {
+    const whole = pending && pending.allocated_tokens !== sub.allocated_tokens
+      ? `${tokens} tokens exceed the ${remaining} remaining in this period and the whole allowance of ${allowance} tokens a period on plan ${pending.id} from the next period`
+      : `${tokens} tokens exceed the whole allowance of ${allowance} tokens a period`;
+    return new AllotError('quota_exceeded', `${whole}: no wait makes them fit.`, { extra: { remaining_tokens: remaining } });
+  }
   const detail = sub.used_tokens + sub.reserved_tokens + tokens > MAX_PERIOD_TOKENS
     ? `${tokens} more tokens would take this period past the ${MAX_PERIOD_TOKENS} one period can count.`
     : remaining === 0
       ? `No tokens remain in this period (${tokens} asked).`
       : `${tokens} tokens exceed the ${remaining} remaining in this period.`;
   return new AllotError('quota_exceeded', detail, {
-    extra: { retry_after_seconds: secondsUntil(sub.current_period_end, now), remaining_tokens: remaining },
+    extra: { retry_after_seconds: secondsUntil(sub.current_period_end, unit.now), remaining_tokens: remaining },
   });
 }
 
@@ -136,7 +150,7 @@ export async function meter(
     const fresh = await findSubscriptionById(unit.q, sub.id);
     if (!fresh) throw new RetryUnit('subscription vanished');
     if (fresh.current_period_start === sub.current_period_start && fresh.status === sub.status) {
-      throw quotaExceeded(fresh, unit.now, tokens);
+      throw await quotaExceeded(unit, fresh, tokens);
     }
     sub = await bringUpToDate(unit, fresh);
   }

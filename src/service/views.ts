@@ -76,7 +76,7 @@ export function usageEventView(e: UsageEventRow) {
   };
 }
 
-export function reservationView(r: ReservationRow, remaining: number | null) {
+export function reservationView(r: ReservationRow, remaining: number) {
   return {
     id: r.id,
     shop_id: r.shop_id,

@@ -30,12 +30,13 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.equal(migrated.stdout.trim(), `applied ${migrations.map((m) => m.id).join(', ')}`);
 
   // Independent commands run side by side: every process pays seconds for its start-up.
-  const [again, admin, shop, plan, yearly, badPrice, badConfig] = await Promise.all([
+  const [again, admin, shop, plan, yearly, starter, badPrice, badConfig] = await Promise.all([
     allot('migrate'),
     allot('keys', 'create', '--name', 'ops', '--role', 'admin', '--json'),
     allot('keys', 'create', '--name', 'shop one', '--shop', 's1'),
     allot('plans', 'create', 'pro', '--name', 'Pro', '--tokens', '400000', '--price', '29.99', '--tier', '2', '--json'),
     allot('plans', 'create', 'pool', '--name', 'Pool', '--tokens', '10', '--price', '100', '--cycle', 'yearly', '--interval', 'year'),
+    allot('plans', 'create', 'starter', '--name', 'Starter', '--tokens', '1000', '--price', '4.99'),
     allot('plans', 'create', 'cheap', '--name', 'Cheap', '--tokens', '1', '--price', '1.999'),
     runAllot(['renew'], { ...env, ALLOT_TEST_CLOCK: 'soon' }),
   ]);
@@ -53,31 +54,45 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   assert.equal(created.price_minor, 2999);
   assert.equal(created.allocated_tokens, 400_000);
   assert.equal(created.allowance_interval, 'month');
-  assert.equal(yearly.stdout, 'created plan pool: 10 tokens per year, 10000 USD minor units yearly\n');
+  assert.equal(yearly.stdout, 'created plan pool: 10 tokens per year, 100.00 USD yearly\n');
+  assert.equal(starter.stdout, 'created plan starter: 1000 tokens per month, 4.99 USD monthly\n', 'the price as it was typed');
   assert.notEqual(badPrice.code, 0);
   assert.match(badPrice.stderr, /^ {2}price_minor \(--price\): must have at most 2 decimals for USD$/m);
   assert.equal(badConfig.code, 1);
   assert.match(badConfig.stderr, /ALLOT_TEST_CLOCK: must be an RFC 3339 instant/);
 
-  const [listed, table, planList, duplicate, noShop, revoked] = await Promise.all([
+  const [listed, table, planList, duplicate, noShop, revoked, archived, archivedJson, noPlan, help] = await Promise.all([
     allot('keys', 'list', '--json'),
     allot('keys', 'list'),
     allot('plans', 'list', '--json'),
     allot('plans', 'create', 'pro', '--name', 'Pro', '--tokens', '1', '--price', '1'),
     allot('keys', 'create', '--name', 'x', '--role', 'shop'),
     allot('keys', 'revoke', shopKeyId),
+    allot('plans', 'archive', 'pool'),
+    allot('plans', 'archive', 'starter', '--json'),
+    allot('plans', 'archive', 'nope'),
+    allot('plans', '--help'),
   ]);
   const keys = JSON.parse(listed.stdout) as Array<{ id: string; name: string }>;
   assert.deepEqual(keys.map((k) => k.name).sort(), ['ops', 'shop one']);
   assert.ok(!listed.stdout.includes(adminKey.key), 'secrets are never listed');
   assert.match(table.stdout.split('\n')[0]!, /^id\s+name\s+role\s+shop_id\s+prefix\s+created_at\s+revoked_at$/);
-  assert.deepEqual((JSON.parse(planList.stdout) as Array<{ id: string }>).map((p) => p.id), ['pool', 'pro']);
+  assert.deepEqual((JSON.parse(planList.stdout) as Array<{ id: string }>).map((p) => p.id), ['pool', 'pro', 'starter']);
   assert.equal(duplicate.code, 1);
   assert.match(duplicate.stderr, /^allot: plan_exists: /);
   assert.equal(noShop.code, 1);
-  assert.match(noShop.stderr, /^allot: validation_error: A shop key needs shop_id\.\n {2}shop_id: required when role is shop\n$/);
+  assert.equal(noShop.stderr, refusal('API key', [{ path: 'shop_id', message: 'required when role is shop' }], { shop_id: '--shop' }));
   assert.equal(revoked.code, 0, revoked.stderr);
   assert.equal(revoked.stdout, `revoked ${shopKeyId} (shop one)\n`);
+  assert.equal(archived.code, 0, archived.stderr);
+  assert.equal(archived.stdout, 'archived plan pool (Pool): it takes no new subscriptions; those on it keep it\n');
+  assert.equal(archivedJson.code, 0, archivedJson.stderr);
+  assert.equal(JSON.parse(archivedJson.stdout).archived, true);
+  assert.equal(noPlan.code, 1);
+  assert.equal(noPlan.stderr, 'allot: plan_not_found: No plan nope.\n');
+  assert.match(help.stdout, /^ {2}archive \[options\] <id> +archive a plan/m);
+  const plansArchived = await testDb.db.all<{ id: string; archived: number | boolean }>('SELECT id, archived FROM plans ORDER BY id');
+  assert.deepEqual(plansArchived.map((p) => [p.id, Boolean(p.archived)]), [['pool', true], ['pro', false], ['starter', true]]);
   const rows = await testDb.db.all<{ id: string; revoked_at: number | null }>('SELECT id, revoked_at FROM api_keys ORDER BY name');
   assert.deepEqual(rows.map((r) => [r.id === shopKeyId, r.revoked_at === null]), [[false, true], [true, false]], 'only the shop key is revoked; the refused key was not stored');
 
@@ -109,12 +124,17 @@ test('sqlite: cli — migrate, keys, plans, subs, renew', async (t) => {
   const renewEnv = { ...env, ALLOT_TEST_CLOCK: '2026-03-01T00:00:00.000Z' };
   const renewed = await runAllot(['renew'], renewEnv);
   assert.equal(renewed.code, 0, renewed.stderr);
-  assert.deepEqual(JSON.parse(renewed.stdout), { subscriptions_rolled: 1, subscriptions_failed: 0, holds_checked: 0, idempotency_keys_deleted: 0 });
+  assert.equal(renewed.stdout, [
+    '1 subscription rolled into a new period',
+    '0 subscriptions with expired holds brought up to date',
+    '0 expired idempotency keys forgotten',
+    '',
+  ].join('\n'));
   const after = await testDb.db.one<{ current_period_start: number }>('SELECT current_period_start FROM subscriptions');
   assert.equal(after?.current_period_start, Date.parse('2026-02-28T12:00:00.000Z'));
   assert.equal((await testDb.db.all('SELECT * FROM period_summaries')).length, 1);
-  const renewedAgain = await runAllot(['renew'], renewEnv);
-  assert.equal(JSON.parse(renewedAgain.stdout).subscriptions_rolled, 0, 'renewing is idempotent');
+  const renewedAgain = await runAllot(['renew', '--json'], renewEnv);
+  assert.deepEqual(JSON.parse(renewedAgain.stdout), { subscriptions_rolled: 0, subscriptions_failed: 0, holds_checked: 0, idempotency_keys_deleted: 0 }, 'renewing is idempotent');
 });
 
 /** What the CLI prints when it refuses an input: the API's field errors, each naming the option it came from. */

@@ -105,6 +105,9 @@ for (const dialect of DIALECTS) {
     // 28 days from the frozen clock to the period end, 2026-02-28T12:00Z.
     assert.equal(quota.retryAfter, 28 * 86_400);
     assert.equal(quota.headers.get('retry-after'), String(28 * 86_400));
+    const never = await rejection(client.usage.record({ event_id: 'never', shop_id: 'acme', user_id: 'alice', tokens: 100_001, enforce: true }));
+    assert.equal(never.code, 'quota_exceeded');
+    assert.equal(never.retryAfter, null, 'no wait makes more than the whole allowance fit');
     await rejection(client.usage.get('too-much', { shop_id: 'acme' })).then((e) => assert.equal(e.status, 404));
 
     const invalid = await rejection(client.usage.record({ event_id: 'bad id!', shop_id: 'acme', user_id: 'alice', tokens: -1 }));

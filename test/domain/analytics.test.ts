@@ -427,6 +427,67 @@ describe('computeStatus: upgrade advice', () => {
   });
 });
 
+describe('computeStatus: alerts agree with the projection and the advice', () => {
+  // 03-04 … 03-10 at 800 a day: avg 800, 21 days left
+  const week = (tokens: number) => [4, 5, 6, 7, 8, 9, 10].map((d) => day(`2025-03-${String(d).padStart(2, '0')}`, tokens));
+  const usageAlertOf = (result: ReturnType<typeof computeStatus>) => result.alerts.find((alert) => alert.code.startsWith('usage_'));
+
+  it('says when the tokens run out before the period ends, and names the advised plan', () => {
+    const result = computeStatus(status({ used: 5600, daily: week(800) }));
+    assert.equal(result.usage_percentage, 56);
+    assert.equal(result.projected_exhaustion_date, '2025-03-16'); // 03-10 + ceil(4400 / 800) = 6 days
+    assert.equal(result.projected_usage, 22_400); // 5600 + 800 · 21
+    assert.deepEqual(result.alerts, [
+      {
+        type: 'info',
+        code: 'usage_moderate',
+        message: "Moderate usage: 56% of this period's tokens used",
+        action: 'At this pace the tokens run out on 2025-03-16, before the period ends: consider upgrading to Pro',
+      },
+    ]);
+    assert.deepEqual(result.recommendations, [
+      { code: 'upgrade', message: 'Consider upgrading to Pro for 4x more tokens', plan_id: 'pro' },
+    ]);
+    const high = computeStatus(status({ used: 7600, daily: week(800) }));
+    assert.equal(usageAlertOf(high)?.code, 'usage_high');
+    assert.equal(usageAlertOf(high)?.action, 'At this pace the tokens run out on 2025-03-13, before the period ends: consider upgrading to Pro');
+  });
+
+  it('says so without naming a plan when there is none to advise', () => {
+    const result = computeStatus(status({ used: 5600, daily: week(800), plans: [basic] }));
+    assert.deepEqual(result.recommendations, []);
+    assert.equal(usageAlertOf(result)?.action, 'At this pace the tokens run out on 2025-03-16, before the period ends');
+  });
+
+  it('points at the advice when the projection alone earns it', () => {
+    // 4200 on 03-01, then 200 a day: avg 200; 5600 + 200 · 21 = 9800 > 9000, and 4400 / 200 = 22 days reach the period end
+    const result = computeStatus(status({ used: 5600, daily: [day('2025-03-01', 4200), ...week(200)] }));
+    assert.equal(result.projected_exhaustion_date, null);
+    assert.deepEqual(codes(result.recommendations), ['upgrade']);
+    assert.equal(usageAlertOf(result)?.action, "At this pace 98% of the allowance is used by the period's end: consider upgrading to Pro");
+  });
+
+  it('keeps "on track" for a pace that lasts the period', () => {
+    const result = computeStatus(status({ used: 5600, daily: [day('2025-03-01', 5600)] }));
+    assert.deepEqual(result.recommendations, []);
+    assert.equal(usageAlertOf(result)?.action, 'Usage is on track');
+    assert.equal(usageAlertOf(computeStatus(status({ used: 7600, daily: [day('2025-03-01', 7600)] })))?.action, 'Monitor usage closely');
+  });
+
+  it('never calls a pace on track that runs out or earns upgrade advice', () => {
+    for (const used of [5000, 6000, 7000, 7500, 8000, 8500]) {
+      for (const perDay of [0, 50, 100, 150, 200, 300, 800]) {
+        const result = computeStatus(status({ used, daily: week(perDay) }));
+        const action = usageAlertOf(result)?.action ?? '';
+        const advised = result.recommendations.find((r) => r.code === 'upgrade');
+        const worried = advised !== undefined || result.projected_exhaustion_date !== null;
+        assert.equal(action === 'Usage is on track' || action === 'Monitor usage closely', !worried, `${used} used, ${perDay} a day: ${action}`);
+        if (advised && !action.startsWith('Consider upgrading')) assert.match(action, /consider upgrading to Pro$/);
+      }
+    }
+  });
+});
+
 describe('nextTierPlan', () => {
   it('takes the lowest higher tier, the larger allowance on a tie, and skips archived plans', () => {
     const small = { ...pro, id: 'small', allocated_tokens: 20_000 };

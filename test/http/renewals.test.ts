@@ -125,7 +125,7 @@ for (const dialect of DIALECTS) {
     assert.equal((await periods(allot, 'u1')).length, 4);
 
     // `allot renew`, a separate process on the same database, with the test clock on.
-    const { stdout } = await runAllot(['renew'], dbEnv(allot.testDb.config, { ALLOT_TEST_CLOCK: '2025-06-30T12:00:00.000Z', LOG_LEVEL: 'silent' }));
+    const { stdout } = await runAllot(['renew', '--json'], dbEnv(allot.testDb.config, { ALLOT_TEST_CLOCK: '2025-06-30T12:00:00.000Z', LOG_LEVEL: 'silent' }));
     assert.equal(JSON.parse(stdout).subscriptions_rolled, 3); // u1, u2, u4 (u3 is canceled)
     assert.equal((await storedSummaries(allot.testDb.db, ids.u1!)).at(-1)!.period_end, '2025-06-30T12:00:00.000Z');
 

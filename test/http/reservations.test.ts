@@ -42,6 +42,10 @@ for (const dialect of DIALECTS) {
     assert.deepEqual(await counters(allot), { used: 0, reserved: 60_000, remaining: 40_000 });
 
     assertProblem(await hold(allot, { tokens: 40_001 }), 429, 'quota_exceeded');
+    const whole = await hold(allot, { tokens: 100_001 });
+    assertProblem(whole, 429, 'quota_exceeded');
+    assert.equal(whole.headers.get('retry-after'), null, 'no wait makes a hold larger than the allowance fit');
+    assert.equal(whole.body.detail, '100001 tokens exceed the whole allowance of 100000 tokens a period: no wait makes them fit.');
     const enforced = await allot.api('POST', '/v1/usage', { event_id: 'e1', shop_id: 's1', user_id: 'u1', tokens: 40_001, enforce: true });
     assertProblem(enforced, 429, 'quota_exceeded');
     assertStatus(await hold(allot, { tokens: 40_000 }), 201);
@@ -128,6 +132,31 @@ for (const dialect of DIALECTS) {
     assert.equal(sweep.body.holds_checked, 1);
     const row = await allot.testDb.db.one<{ status: string }>('SELECT status FROM reservations WHERE id = ?', [third.body.id]);
     assert.equal(row?.status, 'expired');
+  });
+
+  test(`${dialect}: reservations — a read answers the subscription's remaining tokens in every state`, async (t) => {
+    const { allot } = await start(dialect, t);
+    const read = async (id: string) => {
+      const res = await allot.api('GET', `/v1/reservations/${id}`);
+      assertStatus(res, 200);
+      return { status: res.body.status, remaining: res.body.remaining_tokens };
+    };
+    const active = await hold(allot, { tokens: 20_000, ttl_seconds: 60 });
+    assert.equal(active.body.remaining_tokens, 80_000);
+    assert.deepEqual(await read(active.body.id), { status: 'active', remaining: 80_000 }, 'as its creation answered');
+    const committed = await hold(allot, { tokens: 10_000, ttl_seconds: 3600 });
+    assertStatus(await allot.api('POST', `/v1/reservations/${committed.body.id}/commit`, { tokens: 4_000 }), 200);
+    assert.deepEqual(await read(committed.body.id), { status: 'committed', remaining: 76_000 });
+    const released = await hold(allot, { tokens: 5_000, ttl_seconds: 3600 });
+    assertStatus(await allot.api('POST', `/v1/reservations/${released.body.id}/release`, {}), 200);
+    assert.deepEqual(await read(released.body.id), { status: 'released', remaining: 76_000 });
+    assert.deepEqual(await read(active.body.id), { status: 'active', remaining: 76_000 }, 'the count now, not at creation');
+    await allot.setClock('2026-01-31T12:01:00.000Z');
+    assert.deepEqual(await read(active.body.id), { status: 'expired', remaining: 96_000 }, 'its own freed tokens count');
+    await allot.setClock('2026-02-28T12:00:00.000Z');
+    assert.deepEqual(await read(active.body.id), { status: 'expired', remaining: 100_000 }, 'the period that began since');
+    assertStatus(await allot.api('POST', '/v1/subscriptions/s1/u1/cancel', { at_period_end: false }), 200);
+    assert.deepEqual(await read(committed.body.id), { status: 'committed', remaining: 100_000 }, 'a canceled subscription keeps its counters');
   });
 
   test(`${dialect}: reservations — a commit's own event id can be looked up at any id length, and clients cannot take it`, async (t) => {

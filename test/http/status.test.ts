@@ -237,6 +237,27 @@ for (const dialect of DIALECTS) {
     });
   });
 
+  test(`${dialect}: at 56 % with the tokens running out before the period ends, the alert and the advice agree`, async (t) => {
+    // Period 0: 2026-01-31T12:00Z → 2026-02-28T12:00Z (basic: 100 000 tokens); 8000 a day for 7 days.
+    const allot = await startAllot(dialect, { clock: '2026-01-31T13:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    const use = usageOf(allot);
+    assert.equal((await allot.api('PUT', '/v1/subscriptions/shop1/u1', { plan_id: 'basic' })).status, 201);
+    for (const date of ['01-31', '02-01', '02-02', '02-03', '02-04', '02-05', '02-06']) {
+      await allot.setClock(`2026-${date}T13:00:00.000Z`);
+      await use(8000);
+    }
+    const s = await status(allot, '');
+    assert.equal(s.usage_percentage, 56);
+    assert.equal(s.projected_exhaustion_date, '2026-02-12'); // 02-06 + ceil(44 000 / 8000) = 6 days
+    assert.deepEqual(s.alerts, [{
+      type: 'info', code: 'usage_moderate', message: "Moderate usage: 56% of this period's tokens used",
+      action: 'At this pace the tokens run out on 2026-02-12, before the period ends: consider upgrading to Pro',
+    }]);
+    assert.deepEqual(s.recommendations[0], { code: 'upgrade', message: 'Consider upgrading to Pro for 4x more tokens', plan_id: 'pro' });
+  });
+
   test(`${dialect}: the next bill charges the plan that will apply then, and nothing when the subscription ends first`, async (t) => {
     const allot = await startAllot(dialect, { clock: '2026-05-10T00:00:00.000Z' });
     t.after(allot.close);

@@ -141,6 +141,44 @@ for (const dialect of DIALECTS) {
     assertProblem(await allot.api('GET', '/v1/usage/x4?shop_id=s1'), 404, 'not_found');
   });
 
+  test(`${dialect}: usage — more than a whole period's allowance: 429 without Retry-After, and the detail says why`, async (t) => {
+    const allot = await start(dialect, t);
+    await subscribe(allot, 's1', 'u1');
+    const refusal = async (body: Record<string, unknown>) => {
+      const res = await usage(allot, { enforce: true, ...body });
+      assertProblem(res, 429, 'quota_exceeded');
+      return { retryAfter: res.headers.get('retry-after'), seconds: res.body.retry_after_seconds, detail: res.body.detail };
+    };
+    const toPeriodEnd = String((Date.parse('2026-02-28T12:00:00.000Z') - Date.parse(ANCHOR)) / 1000);
+    const never = { retryAfter: null, seconds: undefined };
+
+    assert.deepEqual(await refusal({ event_id: 'w1', tokens: 100_001 }), {
+      ...never, detail: '100001 tokens exceed the whole allowance of 100000 tokens a period: no wait makes them fit.',
+    });
+    assertStatus(await usage(allot, { event_id: 'w2', tokens: 1 }), 200);
+    assert.deepEqual(await refusal({ event_id: 'w3', tokens: 100_000 }), {
+      retryAfter: toPeriodEnd, seconds: Number(toPeriodEnd), detail: '100000 tokens exceed the 99999 remaining in this period.',
+    }, 'a whole allowance fits the next period');
+
+    // A change waiting for the period's end sets the allowance of the periods after it.
+    assertStatus(await allot.api('PUT', '/v1/subscriptions/s1/u1', { plan_id: 'pro', when: 'period_end' }), 200);
+    assert.equal((await refusal({ event_id: 'w4', tokens: 400_000 })).retryAfter, toPeriodEnd, 'the larger plan from the next period holds it');
+    assert.deepEqual((await refusal({ event_id: 'w5', tokens: 400_001 })).retryAfter, null);
+
+    const pro = await allot.api('PUT', '/v1/subscriptions/s1/u2', { plan_id: 'pro' });
+    assertStatus(pro, 201);
+    assertStatus(await usage(allot, { event_id: 'w6', user_id: 'u2', tokens: 350_000 }), 200);
+    assertStatus(await allot.api('PUT', '/v1/subscriptions/s1/u2', { plan_id: 'basic', when: 'period_end' }), 200);
+    assert.deepEqual(await refusal({ event_id: 'w7', user_id: 'u2', tokens: 100_001 }), {
+      ...never,
+      detail: '100001 tokens exceed the 50000 remaining in this period and the whole allowance of 100000 tokens a period on plan basic from the next period: no wait makes them fit.',
+    });
+    assert.equal((await refusal({ event_id: 'w8', user_id: 'u2', tokens: 60_000 })).retryAfter, toPeriodEnd);
+
+    for (const id of ['w1', 'w3', 'w4', 'w5', 'w7', 'w8']) assertProblem(await allot.api('GET', `/v1/usage/${id}?shop_id=s1`), 404, 'not_found');
+    assert.equal(await used(allot), 1);
+  });
+
   test(`${dialect}: check — answers and changes nothing`, async (t) => {
     const allot = await start(dialect, t);
     await subscribe(allot, 's1', 'u1');

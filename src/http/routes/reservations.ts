@@ -19,7 +19,7 @@ export const reservationSchema = z
     created_at: instant.describe('When it was made (RFC 3339 UTC).'),
     committed_tokens: z.number().int().nullable().describe('The tokens recorded by its commit; null until committed.'),
     event_id: z.string().nullable().describe('The usage event its commit recorded; null until committed.'),
-    remaining_tokens: z.number().int().nullable().describe("The subscription's remaining_tokens (max(0, allocated − used − reserved)) as of this answer; null when not known."),
+    remaining_tokens: z.number().int().describe("The subscription's remaining_tokens (max(0, allocated − used − reserved)) as of this answer."),
   })
   .meta({
     id: 'Reservation',
@@ -106,10 +106,10 @@ export const reservationRoutes = [
     params: reservationParams,
     query: shopQuery,
     responses: { 200: { description: 'The reservation', schema: reservationSchema }, 404: notFound },
-    handler: async ({ params, query, scope, services }) => ({
-      status: 200,
-      body: reservationView(await getHold(services, scope, { id: params.id, shop_id: query.shop_id }), null),
-    }),
+    handler: async ({ params, query, scope, services }) => {
+      const found = await getHold(services, scope, { id: params.id, shop_id: query.shop_id });
+      return { status: 200, body: reservationView(found.reservation, found.remaining_tokens) };
+    },
   }),
   route({
     method: 'POST',
