@@ -26,6 +26,8 @@ export interface StatusInput {
   now: number;
   periodStart: number;
   periodEnd: number;
+  /** When the subscription renews (is billed) or, canceling, ends: the billing period's end, which `renewal_soon` and `ends_soon` announce. */
+  billingPeriodEnd: number;
   allocated: number;
   used: number;
   reserved: number;
@@ -162,10 +164,11 @@ function usageAlert(used: number, allocated: number, percentage: number): Alert 
   return null;
 }
 
-function alertsFor(input: StatusInput, percentage: number, daysRemaining: number): Alert[] {
+function alertsFor(input: StatusInput, percentage: number): Alert[] {
   const alerts: Alert[] = [];
   const usage = usageAlert(input.used, input.allocated, percentage);
   if (usage) alerts.push(usage);
+  const daysRemaining = Math.max(0, Math.floor((input.billingPeriodEnd - input.now) / DAY_MS));
   if (input.status !== 'canceled' && daysRemaining <= 3) {
     alerts.push(
       input.cancelAtPeriodEnd
@@ -264,7 +267,7 @@ export function computeStatus(input: StatusInput): StatusAnalytics {
     projected_usage: projected,
     projected_exhaustion_date: exhaustion,
     usage_trend: trend,
-    alerts: alertsFor(input, percentage, daysRemaining),
+    alerts: alertsFor(input, percentage),
     recommendations: recommendationsFor(input, projected, trend, avgTokensPerQuery),
     usage_history: {
       daily: series,
