@@ -20,6 +20,7 @@ const schema = z.object({
   ALLOT_HIGH_TOKENS_PER_QUERY: z.coerce.number().positive().default(300),
   ALLOT_MAX_ACTIVE_HOLDS: z.coerce.number().int().positive().default(1000),
   ALLOT_PG_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  ALLOT_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

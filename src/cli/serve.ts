@@ -50,7 +50,12 @@ export async function serve(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    app.log.info({ signal }, 'draining in-flight requests');
+    app.log.info({ signal, timeout_seconds: config.ALLOT_SHUTDOWN_TIMEOUT_SECONDS }, 'draining in-flight requests');
+    // A request that never finishes (a client that stops sending its body) must not keep the process up.
+    setTimeout(() => {
+      app.log.warn({ timeout_seconds: config.ALLOT_SHUTDOWN_TIMEOUT_SECONDS }, 'shutdown timed out with requests still in flight: exiting anyway');
+      process.exit(1);
+    }, config.ALLOT_SHUTDOWN_TIMEOUT_SECONDS * 1000).unref();
     await app.close();
     await stopSweeper();
     await services.db.close();

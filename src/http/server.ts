@@ -88,7 +88,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Requests that arrive while closing get allot's own problem document instead (the onRequest hook below).
+    return503OnClosing: false,
     clientErrorHandler: (error: Error & { code?: string }, socket) => {
       // With an answer still owed on this connection, bytes written now could be read as that answer.
       const owesAnswer = (socket as { _httpMessage?: unknown })._httpMessage != null;
@@ -118,9 +119,23 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     done(null, parsed);
   });
 
+  // Draining (app.close() began): a request that still arrives, pipelined or on a connection busy until now,
+  // is refused with a problem document, and every answer closes its connection, so no keep-alive socket
+  // holds the shutdown until its timeout.
+  let draining = false;
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
   // Callback-style hooks: no promise per request on the hot path.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!draining) return done();
+    reply.header('retry-after', '1');
+    sendProblem(reply, new AllotError('service_unavailable', 'This server is shutting down: retry the request.'));
+  });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    if (draining) reply.header('connection', 'close');
     done(null, payload);
   });
 
