@@ -140,7 +140,9 @@ export async function commitHold(
     if (!held) throw new AllotError('subscription_not_found', 'The reservation\'s subscription is gone.');
     // Bring the subscription up to date (expiring due holds) before touching its counters: the same lock order as usage.
     const current = held.status === 'canceled' ? held : await bringUpToDate(unit, held);
-    const reservation = await expireIfDue(unit, found);
+    // Decided as of now: bringing the subscription up to date may have just ended it, and its holds with it.
+    const endedNow = current !== held && current.status === 'canceled';
+    const reservation = await expireIfDue(unit, endedNow ? await lockedReservation(unit, shop, found.id) : found);
     const expired = reservation.status === 'expired';
     let sub = current;
     if (!expired) {
