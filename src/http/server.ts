@@ -26,6 +26,7 @@ import { registerDashboard } from '../web/dashboard.ts';
 
 export { VERSION };
 export const BODY_LIMIT = 64 * 1024;
+const MAX_PARAM_LENGTH = 16 * 1024;
 
 export const allRoutes: readonly AnyRoute[] = [
   ...planRoutes,
@@ -83,8 +84,8 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: BODY_LIMIT,
-    // A 128-character identifier must fit a path parameter (Fastify's default is 100).
-    routerOptions: { maxParamLength: 512 },
+    // Longer than any request line Node reads (16 KiB of headers): a too-long id reaches its schema, which names it.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
@@ -96,8 +97,13 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       if (error.code === 'ECONNRESET' || !socket.writable || owesAnswer) return socket.destroy();
       socket.end(clientErrorResponse(error));
     },
-    // A URL that cannot be decoded (`%zz`, overlong UTF-8) is a client's mistake like any other.
-    frameworkErrors: (_error, _request, reply) => sendProblem(reply, validationError([{ path: '', message: 'the URL is not validly percent-encoded' }])),
+    // A URL that cannot be decoded (`%zz`, overlong UTF-8) or routed is a client's mistake like any other.
+    frameworkErrors: (error, _request, reply) => {
+      const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? `a path segment is longer than ${MAX_PARAM_LENGTH} characters`
+        : 'the URL is not validly percent-encoded';
+      return sendProblem(reply, validationError([{ path: '', message }]));
+    },
     forceCloseConnections: 'idle',
   });
 
