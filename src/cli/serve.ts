@@ -25,7 +25,7 @@ export async function serve(): Promise<void> {
   // Loaded here so the other commands start without the HTTP stack.
   const { buildServer } = await import('../http/server.ts');
   const services = await openServices(config);
-  const app = buildServer({ services, masterKey: config.ALLOT_MASTER_KEY, logLevel: config.LOG_LEVEL });
+  const app = buildServer({ services, masterKey: config.ALLOT_MASTER_KEY, logLevel: config.LOG_LEVEL, corsOrigins: config.ALLOT_CORS_ORIGINS });
   const stopSweeper =
     config.ALLOT_SWEEP_SECONDS > 0
       ? startSweeper(services, config.ALLOT_SWEEP_SECONDS, (error, subscriptionId) =>

@@ -11,6 +11,7 @@ import type { Services } from '../service/context.ts';
 import { contentHash, sha256 } from '../service/hash.ts';
 import { abandonKey, claimKey, completeKey } from '../service/idempotency.ts';
 import { VERSION } from '../version.ts';
+import { cors } from './cors.ts';
 import { Metrics } from './metrics.ts';
 import { docsPage, openApiDocument } from './openapi.ts';
 import { clientErrorResponse, problemOf, toAllotError, zodFieldErrors } from './problem.ts';
@@ -46,6 +47,8 @@ export interface ServerOptions {
   logLevel?: string;
   /** Where logs go instead of stdout (tests capture them). */
   logStream?: NodeJS.WritableStream;
+  /** Browser origins that may call this API (CORS); none by default. */
+  corsOrigins?: readonly string[];
 }
 
 function parse<T>(schema: ZodType<T>, value: unknown, prefix: string): T {
@@ -144,6 +147,16 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     if (draining) reply.header('connection', 'close');
     done(null, payload);
   });
+  if (options.corsOrigins?.length) {
+    const allowed = cors(options.corsOrigins);
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!allowed.preflight(request, reply)) done();
+    });
+    app.addHook('onSend', (request, reply, payload, done) => {
+      allowed.allow(request, reply);
+      done(null, payload);
+    });
+  }
 
   // The level is fixed for the server's life: answers logged at info cost nothing at warn.
   const logsAnswers = ['trace', 'debug', 'info'].includes(options.logLevel ?? 'info');
