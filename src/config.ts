@@ -2,6 +2,21 @@
 import { z } from 'zod';
 import { parseInstant } from './domain/clock.ts';
 
+/** An origin as a browser sends it: scheme://host[:port], nothing after. */
+function isOrigin(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === text;
+  } catch {
+    return false;
+  }
+}
+
+const originList = z
+  .string()
+  .transform((text) => text.split(',').map((o) => o.trim()).filter((o) => o !== ''))
+  .refine((origins) => origins.every(isOrigin), 'must be comma-separated origins like https://ops.example.com (no path, no trailing slash)');
+
 const schema = z.object({
   HOST: z.string().default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
@@ -20,6 +35,8 @@ const schema = z.object({
   ALLOT_HIGH_TOKENS_PER_QUERY: z.coerce.number().positive().default(300),
   ALLOT_MAX_ACTIVE_HOLDS: z.coerce.number().int().positive().default(1000),
   ALLOT_PG_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  ALLOT_SHUTDOWN_TIMEOUT_SECONDS: z.coerce.number().positive().default(10),
+  ALLOT_CORS_ORIGINS: originList.default([]),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -25,7 +25,7 @@ export async function serve(): Promise<void> {
   // Loaded here so the other commands start without the HTTP stack.
   const { buildServer } = await import('../http/server.ts');
   const services = await openServices(config);
-  const app = buildServer({ services, masterKey: config.ALLOT_MASTER_KEY, logLevel: config.LOG_LEVEL });
+  const app = buildServer({ services, masterKey: config.ALLOT_MASTER_KEY, logLevel: config.LOG_LEVEL, corsOrigins: config.ALLOT_CORS_ORIGINS });
   const stopSweeper =
     config.ALLOT_SWEEP_SECONDS > 0
       ? startSweeper(services, config.ALLOT_SWEEP_SECONDS, (error, subscriptionId) =>
@@ -50,7 +50,12 @@ export async function serve(): Promise<void> {
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    app.log.info({ signal }, 'draining in-flight requests');
+    app.log.info({ signal, timeout_seconds: config.ALLOT_SHUTDOWN_TIMEOUT_SECONDS }, 'draining in-flight requests');
+    // A request that never finishes (a client that stops sending its body) must not keep the process up.
+    setTimeout(() => {
+      app.log.warn({ timeout_seconds: config.ALLOT_SHUTDOWN_TIMEOUT_SECONDS }, 'shutdown timed out with requests still in flight: exiting anyway');
+      process.exit(1);
+    }, config.ALLOT_SHUTDOWN_TIMEOUT_SECONDS * 1000).unref();
     await app.close();
     await stopSweeper();
     await services.db.close();

@@ -26,6 +26,8 @@ export interface StatusInput {
   now: number;
   periodStart: number;
   periodEnd: number;
+  /** When the subscription renews (is billed) or, canceling, ends: the billing period's end, which `renewal_soon` and `ends_soon` announce. */
+  billingPeriodEnd: number;
   allocated: number;
   used: number;
   reserved: number;
@@ -185,23 +187,24 @@ function usageAlert(used: number, allocated: number, percentage: number, outlook
   return null;
 }
 
-function alertsFor(input: StatusInput, percentage: number, daysRemaining: number, outlook: Outlook): Alert[] {
+function alertsFor(input: StatusInput, percentage: number, outlook: Outlook): Alert[] {
   const alerts: Alert[] = [];
   const usage = usageAlert(input.used, input.allocated, percentage, outlook);
   if (usage) alerts.push(usage);
-  if (input.status !== 'canceled' && daysRemaining <= 3) {
+  const daysToBillingEnd = Math.max(0, Math.floor((input.billingPeriodEnd - input.now) / DAY_MS));
+  if (input.status !== 'canceled' && daysToBillingEnd <= 3) {
     alerts.push(
       input.cancelAtPeriodEnd
         ? {
             type: 'info',
             code: 'ends_soon',
-            message: `Subscription ends ${inDays(daysRemaining)}`,
+            message: `Subscription ends ${inDays(daysToBillingEnd)}`,
             action: 'Choose a plan to keep access after this period',
           }
         : {
             type: 'info',
             code: 'renewal_soon',
-            message: `Subscription renews ${inDays(daysRemaining)}`,
+            message: `Subscription renews ${inDays(daysToBillingEnd)}`,
             action: 'Ensure your payment method is up to date',
           },
     );
@@ -293,7 +296,7 @@ export function computeStatus(input: StatusInput): StatusAnalytics {
     projected_usage: projected,
     projected_exhaustion_date: exhaustion,
     usage_trend: trend,
-    alerts: alertsFor(input, percentage, daysRemaining, outlook),
+    alerts: alertsFor(input, percentage, outlook),
     recommendations: recommendationsFor(input, upgrade, trend, avgTokensPerQuery),
     usage_history: {
       daily: series,

@@ -3,7 +3,9 @@
  * the service in one guarded write.
  */
 import { AllotError } from './errors.ts';
+import { isoDay } from './clock.ts';
 import type { Plan, PlanTenure, Subscription } from './model.ts';
+import { billingPeriodEnd } from './rollover.ts';
 
 export type ChangeAction = 'create' | 'upgrade' | 'downgrade' | 'change' | 'none';
 export type ChangeWhen = 'now' | 'period_end';
@@ -60,12 +62,10 @@ export function decidePlanChange(current: Subscription, target: Plan, when: Chan
       message: `${pastTense[action]} to ${target.display_name}`,
     };
   }
-  return {
-    kind: 'scheduled',
-    action,
-    effective: current.current_period_end,
-    message: `${pastTense[action]} to ${target.display_name} from the next period`,
-  };
+  // Scheduled for the end of the billing period: with monthly billing that is the allowance period's end.
+  const effective = billingPeriodEnd(current);
+  const from = effective === current.current_period_end ? 'the next period' : `the next billing period (${isoDay(effective)})`;
+  return { kind: 'scheduled', action, effective, message: `${pastTense[action]} to ${target.display_name} from ${from}` };
 }
 
 export function createdMessage(plan: Plan): string {

@@ -30,13 +30,15 @@ export function rollOnce(sub: Subscription, pendingPlan: Plan | undefined, peakD
     peak_daily_tokens: peakDailyTokens,
   };
   const reset = { used_tokens: 0, queries: 0, updated_at: boundary };
+  // What was canceled or changed for the period end waits for the billing period's end: the rest was paid for.
+  const billingEnds = boundary >= billingPeriodEnd(sub);
 
   // A canceled subscription keeps its final period and counters, as canceling at once does: it stays readable as it ended.
-  if (sub.cancel_at_period_end) {
+  if (sub.cancel_at_period_end && billingEnds) {
     return { summary, tenure: null, next: { ...sub, status: 'canceled', canceled_at: boundary, pending_plan_id: null, updated_at: boundary } };
   }
 
-  if (pendingPlan) {
+  if (pendingPlan && billingEnds) {
     const tenure: PlanTenure = {
       plan_id: sub.plan_id,
       allocated_tokens: sub.allocated_tokens,
@@ -95,4 +97,18 @@ export function rollOnce(sub: Subscription, pendingPlan: Plan | undefined, peakD
 export function nextBillingDate(sub: Pick<Subscription, 'billing_anchor' | 'billing_cycle' | 'current_period_start'>): number {
   if (sub.billing_anchor > sub.current_period_start) return sub.billing_anchor;
   return nextBoundaryAfter(sub.billing_anchor, sub.billing_cycle === 'yearly' ? 'year' : 'month', sub.current_period_start);
+}
+
+/**
+ * Where the billing period ends for what waits on it (cancel at period end, a
+ * `period_end` plan change): the first allowance period end on or after the
+ * next billing date. The boundaries line up, so that is the billing date
+ * itself, except for an imported subscription whose billing date falls inside
+ * an allowance period: then that period runs to its end.
+ */
+export function billingPeriodEnd(sub: Subscription): number {
+  const billing = nextBillingDate(sub);
+  let end = sub.current_period_end;
+  for (let k = sub.period_index + 2; end < billing; k++) end = addIntervals(sub.period_anchor, sub.allowance_interval, k);
+  return end;
 }

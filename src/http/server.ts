@@ -11,6 +11,7 @@ import type { Services } from '../service/context.ts';
 import { contentHash, sha256 } from '../service/hash.ts';
 import { IdempotencyKeys } from '../service/idempotency.ts';
 import { VERSION } from '../version.ts';
+import { cors } from './cors.ts';
 import { Metrics } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { clientErrorResponse, problemOf, toAllotError, zodFieldErrors } from './problem.ts';
@@ -28,6 +29,7 @@ import { registerHome } from '../web/home.ts';
 
 export { VERSION };
 export const BODY_LIMIT = 64 * 1024;
+const MAX_PARAM_LENGTH = 16 * 1024;
 
 export const allRoutes: readonly AnyRoute[] = [
   ...planRoutes,
@@ -47,6 +49,8 @@ export interface ServerOptions {
   logLevel?: string;
   /** Where logs go instead of stdout (tests capture them). */
   logStream?: NodeJS.WritableStream;
+  /** Browser origins that may call this API (CORS); none by default. */
+  corsOrigins?: readonly string[];
 }
 
 function parse<T>(schema: ZodType<T>, value: unknown, prefix: string): T {
@@ -85,20 +89,26 @@ export function buildServer(options: ServerOptions): FastifyInstance {
       ...(options.logStream ? { stream: options.logStream } : {}),
     },
     bodyLimit: BODY_LIMIT,
-    // A 128-character identifier must fit a path parameter (Fastify's default is 100).
-    routerOptions: { maxParamLength: 512 },
+    // Longer than any request line Node reads (16 KiB of headers): a too-long id reaches its schema, which names it.
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     logController: new LogController({ disableRequestLogging: true }),
     requestIdHeader: 'x-request-id',
     genReqId: () => randomUUID(),
-    return503OnClosing: true,
+    // Requests that arrive while closing get allot's own problem document instead (the onRequest hook below).
+    return503OnClosing: false,
     clientErrorHandler: (error: Error & { code?: string }, socket) => {
       // With an answer still owed on this connection, bytes written now could be read as that answer.
       const owesAnswer = (socket as { _httpMessage?: unknown })._httpMessage != null;
       if (error.code === 'ECONNRESET' || !socket.writable || owesAnswer) return socket.destroy();
       socket.end(clientErrorResponse(error));
     },
-    // A URL that cannot be decoded (`%zz`, overlong UTF-8) is a client's mistake like any other.
-    frameworkErrors: (_error, _request, reply) => sendProblem(reply, validationError([{ path: '', message: 'the URL is not validly percent-encoded' }])),
+    // A URL that cannot be decoded (`%zz`, overlong UTF-8) or routed is a client's mistake like any other.
+    frameworkErrors: (error, _request, reply) => {
+      const message = error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+        ? `a path segment is longer than ${MAX_PARAM_LENGTH} characters`
+        : 'the URL is not validly percent-encoded';
+      return sendProblem(reply, validationError([{ path: '', message }]));
+    },
     forceCloseConnections: 'idle',
   });
 
@@ -120,11 +130,35 @@ export function buildServer(options: ServerOptions): FastifyInstance {
     done(null, parsed);
   });
 
+  // Draining (app.close() began): a request that still arrives, pipelined or on a connection busy until now,
+  // is refused with a problem document, and every answer closes its connection, so no keep-alive socket
+  // holds the shutdown until its timeout.
+  let draining = false;
+  app.addHook('preClose', (done) => {
+    draining = true;
+    done();
+  });
   // Callback-style hooks: no promise per request on the hot path.
+  app.addHook('onRequest', (_request, reply, done) => {
+    if (!draining) return done();
+    reply.header('retry-after', '1');
+    sendProblem(reply, new AllotError('service_unavailable', 'This server is shutting down: retry the request.'));
+  });
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('x-request-id', request.id);
+    if (draining) reply.header('connection', 'close');
     done(null, payload);
   });
+  if (options.corsOrigins?.length) {
+    const allowed = cors(options.corsOrigins);
+    app.addHook('onRequest', (request, reply, done) => {
+      if (!allowed.preflight(request, reply)) done();
+    });
+    app.addHook('onSend', (request, reply, payload, done) => {
+      allowed.allow(request, reply);
+      done(null, payload);
+    });
+  }
 
   // The level is fixed for the server's life: answers logged at info cost nothing at warn.
   const logsAnswers = ['trace', 'debug', 'info'].includes(options.logLevel ?? 'info');

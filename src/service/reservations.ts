@@ -150,7 +150,8 @@ export async function commitHold(
     }
     // Bring the subscription up to date (expiring due holds) before touching its counters: the same lock order as usage.
     const current = await holdingSubscription(unit, found);
-    const reservation = await expireIfDue(unit, found);
+    // Decided as of now: bringing the subscription up to date may have just ended it, and its holds with it.
+    const reservation = await expireIfDue(unit, current.status === 'canceled' ? await lockedReservation(unit, shop, found.id) : found);
     const expired = reservation.status === 'expired';
     let sub = current;
     if (!expired) {

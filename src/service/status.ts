@@ -3,6 +3,7 @@ import { computeStatus, type PlanSummary } from '../domain/analytics.ts';
 import { DAY_MS, isoDay, startOfDay } from '../domain/clock.ts';
 import { AllotError } from '../domain/errors.ts';
 import type { Plan, Subscription } from '../domain/model.ts';
+import { billingPeriodEnd } from '../domain/rollover.ts';
 import { allPlans, planHistory } from '../store/subscriptions.ts';
 import { dailyUsageRange, periodDailyUsage } from '../store/usage.ts';
 import type { Queryable } from '../store/db.ts';
@@ -58,6 +59,7 @@ export async function subscriptionStatus(
       now: reportedAt(sub, unit.now),
       periodStart: sub.current_period_start,
       periodEnd: sub.current_period_end,
+      billingPeriodEnd: sub.status === 'canceled' ? sub.current_period_end : billingPeriodEnd(sub),
       allocated: sub.allocated_tokens,
       used: sub.used_tokens,
       reserved: sub.reserved_tokens,

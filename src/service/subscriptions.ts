@@ -5,7 +5,7 @@ import { addIntervals } from '../domain/periods.ts';
 import { createdMessage, decidePlanChange, type ChangeAction, type ChangeWhen } from '../domain/plan-change.ts';
 import {
   appendPlanTenure, findLatestSubscription, findLiveSubscription, findPlan, insertLiveSubscription, insertPeriodSummary,
-  listPeriodSummaries, listSubscriptions, peakDailyTokens, writeSubscriptionState,
+  listPeriodSummaries, listSubscriptions, peakDailyTokens, writeSubscriptionState, type PeriodPosition,
 } from '../store/subscriptions.ts';
 import { RetryUnit, type Services, type Unit } from './context.ts';
 import { newId } from './ids.ts';
@@ -214,7 +214,7 @@ export async function listPeriods(
   scope: Scope,
   shopId: string,
   userId: string,
-  page: { before?: number; limit: number },
+  page: { before?: PeriodPosition; limit: number },
 ) {
   const shop = scope.shop(shopId, 'subscription_not_found');
   return services.write(async (unit) => {

@@ -172,17 +172,24 @@ export async function insertPeriodSummary(q: Queryable, summary: PeriodSummary):
   );
 }
 
+/** Where a page of period summaries starts: after this one (several of a user's periods may start in one instant). */
+export interface PeriodPosition {
+  period_start: number;
+  subscription_id: string;
+}
+
 export async function listPeriodSummaries(
   q: Queryable,
   shop: ShopId,
   userId: string,
-  page: { before?: number; limit: number },
+  page: { before?: PeriodPosition; limit: number },
 ): Promise<PeriodSummary[]> {
+  const before = page.before ?? { period_start: Number.MAX_SAFE_INTEGER, subscription_id: '' };
   return q.all<PeriodSummary>(
     `SELECT p.* FROM period_summaries p JOIN subscriptions s ON s.id = p.subscription_id
-     WHERE s.shop_id = ? AND s.user_id = ? AND p.period_start < ?
-     ORDER BY p.period_start DESC LIMIT ?`,
-    [shop, userId, page.before ?? Number.MAX_SAFE_INTEGER, page.limit],
+     WHERE s.shop_id = ? AND s.user_id = ? AND (p.period_start < ? OR (p.period_start = ? AND p.subscription_id < ?))
+     ORDER BY p.period_start DESC, p.subscription_id DESC LIMIT ?`,
+    [shop, userId, before.period_start, before.period_start, before.subscription_id, page.limit],
   );
 }
 

@@ -28,6 +28,7 @@ function status(overrides: Partial<StatusInput>): StatusInput {
     now: at('2025-03-10T15:00:00.000Z'),
     periodStart: at('2025-03-01T00:00:00.000Z'),
     periodEnd: at('2025-04-01T00:00:00.000Z'),
+    billingPeriodEnd: overrides.periodEnd ?? at('2025-04-01T00:00:00.000Z'),
     allocated: 10_000,
     used: 0,
     reserved: 0,
@@ -354,6 +355,15 @@ describe('computeStatus: lifecycle alerts', () => {
     const result = computeStatus(status({ now: end - 86_400_000, status: 'suspended', used: 9500 }));
     assert.deepEqual(codes(result.alerts), ['usage_critical', 'renewal_soon', 'subscription_suspended']);
     assert.equal(result.alerts[2]?.type, 'error');
+  });
+
+  it('billed yearly, refilled monthly: announces the billing date, not each monthly refill', () => {
+    const billing = at('2025-12-01T00:00:00.000Z');
+    assert.deepEqual(computeStatus(status({ now: end - 86_400_000, billingPeriodEnd: billing })).alerts, []);
+    assert.deepEqual(computeStatus(status({ now: end - 86_400_000, billingPeriodEnd: billing, cancelAtPeriodEnd: true })).alerts, []);
+    const december = { periodStart: at('2025-11-01T00:00:00.000Z'), periodEnd: billing, billingPeriodEnd: billing, now: billing - 86_400_000 };
+    assert.deepEqual(codes(computeStatus(status(december)).alerts), ['renewal_soon']);
+    assert.deepEqual(codes(computeStatus(status({ ...december, cancelAtPeriodEnd: true })).alerts), ['ends_soon']);
   });
 
   it('never counts negative days after the period end', () => {

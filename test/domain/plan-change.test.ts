@@ -70,6 +70,15 @@ test('period_end: scheduled for the current period end', () => {
   });
 });
 
+test('period_end on a yearly-billed plan with a monthly allowance: scheduled for the billing date', () => {
+  const yearly = plan('yearly', 100_000, { billing_cycle: 'yearly' });
+  const bigger = plan('bigger', 200_000, { billing_cycle: 'yearly' });
+  assert.deepEqual(decidePlanChange(subscription(yearly), bigger, 'period_end', NOW), {
+    kind: 'scheduled', action: 'upgrade', effective: Date.parse('2027-01-31T12:00:00.000Z'),
+    message: 'Upgraded to BIGGER from the next billing period (2027-01-31)',
+  });
+});
+
 test('the same plan: nothing, or dropping a pending change', () => {
   assert.deepEqual(decidePlanChange(subscription(basic), basic, 'now', NOW), {
     kind: 'none', action: 'none', clearPending: false, message: 'Already on BASIC',

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import fc from 'fast-check';
 import type { Plan, Subscription } from '../../src/domain/model.ts';
 import { addIntervals } from '../../src/domain/periods.ts';
-import { isDue, nextBillingDate, rollOnce } from '../../src/domain/rollover.ts';
+import { billingPeriodEnd, isDue, nextBillingDate, rollOnce } from '../../src/domain/rollover.ts';
 
 const iso = (ms: number) => new Date(ms).toISOString();
 const at = (s: string) => Date.parse(s);
@@ -114,6 +114,59 @@ test('next billing date follows the billing cycle, not the allowance', () => {
   assert.equal(iso(nextBillingDate(subscription(T0))), '2025-02-28T12:00:00.000Z');
   const leap = subscription(at('2024-02-29T00:00:00.000Z'), { billing_cycle: 'yearly' });
   assert.equal(iso(nextBillingDate(leap)), '2025-02-28T00:00:00.000Z');
+});
+
+test('billed yearly, refilled monthly: cancel at period end waits for the billing date, each month refills and is summarised', () => {
+  let sub = subscription(T0, { billing_cycle: 'yearly', cancel_at_period_end: true });
+  const billing = nextBillingDate(sub);
+  assert.equal(iso(billing), '2026-01-31T12:00:00.000Z');
+  assert.equal(billingPeriodEnd(sub), billing);
+  for (let month = 1; month <= 11; month++) {
+    const step = rollOnce({ ...sub, used_tokens: month }, undefined, 0);
+    assert.equal(step.summary.used_tokens, month, 'each month closes with its own summary');
+    assert.equal(step.next.status, 'active', `still active after month ${month}`);
+    assert.equal(step.next.cancel_at_period_end, true);
+    assert.equal(step.next.used_tokens, 0, 'the allowance refills monthly');
+    assert.equal(nextBillingDate(step.next), billing);
+    sub = step.next;
+  }
+  assert.equal(sub.current_period_end, billing);
+  const last = rollOnce(sub, undefined, 0);
+  assert.equal(last.next.status, 'canceled');
+  assert.equal(last.next.canceled_at, billing, 'canceled exactly at the billing date');
+});
+
+test('billed yearly, refilled monthly: a pending plan applies at the billing date, not after a month', () => {
+  let sub = subscription(T0, { billing_cycle: 'yearly', pending_plan_id: 'pro' });
+  const pro = plan('pro', { billing_cycle: 'yearly' });
+  for (let month = 1; month <= 11; month++) {
+    const step = rollOnce(sub, pro, 0);
+    assert.equal(step.next.plan_id, 'basic');
+    assert.equal(step.next.pending_plan_id, 'pro');
+    assert.equal(step.tenure, null);
+    sub = step.next;
+  }
+  const applied = rollOnce(sub, pro, 0);
+  assert.equal(applied.next.plan_id, 'pro');
+  assert.equal(applied.next.pending_plan_id, null);
+  assert.equal(applied.tenure?.end_date, at('2026-01-31T12:00:00.000Z'));
+  assert.equal(iso(applied.next.current_period_end), '2026-02-28T12:00:00.000Z');
+  assert.equal(iso(nextBillingDate(applied.next)), '2027-01-31T12:00:00.000Z');
+});
+
+test('billed monthly: cancel and pending plans still apply at the period end', () => {
+  const sub = subscription(T0, { cancel_at_period_end: true });
+  assert.equal(billingPeriodEnd(sub), sub.current_period_end);
+  assert.equal(rollOnce(sub, undefined, 0).next.status, 'canceled');
+});
+
+test('a billing date inside an allowance period (imported): what waits on it applies at that period\'s end', () => {
+  const periodEnd = at('2025-03-15T00:00:00.000Z');
+  const sub = subscription(T0, {
+    billing_cycle: 'yearly', period_anchor: periodEnd, period_index: -1, current_period_start: at('2025-02-13T00:00:00.000Z'),
+    current_period_end: periodEnd, billing_anchor: at('2025-06-10T00:00:00.000Z'),
+  });
+  assert.equal(iso(billingPeriodEnd(sub)), '2025-06-15T00:00:00.000Z');
 });
 
 test('property: rolling k times lands on anchor + k months, periods tile without gaps', () => {

@@ -47,6 +47,9 @@ for (const dialect of DIALECTS) {
       const body = await allot.api('POST', '/v1/usage', { event_id: 'e/1', shop_id: 's1', user_id: 'ü', tokens: 1 });
       assert.deepEqual(errorPaths(body), ['event_id', 'user_id']);
       assertProblem(await allot.api('GET', '/v1/plans/%00'), 400, 'validation_error');
+      const long = await allot.api('GET', `/v1/plans/${'p'.repeat(600)}`);
+      assertProblem(long, 400, 'validation_error');
+      assert.deepEqual(long.body.errors, [{ path: 'id', message: 'must be 1–128 characters of A-Z a-z 0-9 . _ : @ -' }], 'a too-long id is named as such');
       const limit = await allot.api('GET', '/v1/subscriptions?limit=abc');
       assert.deepEqual(errorPaths(limit), ['limit']);
       assertProblem(await allot.api('GET', '/v1/subscriptions/s1/u1/status?include_history=maybe'), 400, 'validation_error');

@@ -74,4 +74,39 @@ for (const dialect of DIALECTS) {
       await assertRefused(allot, used, cursor, made);
     }
   });
+
+  test(`${dialect}: periods page on through periods that start in one instant`, async (t) => {
+    const allot = await startAllot(dialect, { clock: '2026-01-31T12:00:00.000Z' });
+    t.after(allot.close);
+    await seedPlans(allot);
+    // With the clock frozen, each subscription begins and is canceled in the same instant.
+    const ids: string[] = [];
+    for (let n = 0; n < 3; n++) {
+      const created = await allot.api('PUT', '/v1/subscriptions/s1/u1', { plan_id: 'basic' });
+      assertStatus(created, 201);
+      ids.push(created.body.id);
+      assertStatus(await allot.api('POST', '/v1/subscriptions/s1/u1/cancel', { at_period_end: false }), 200);
+    }
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res = await allot.api('GET', `/v1/subscriptions/s1/u1/periods?limit=1${cursor ? `&cursor=${cursor}` : ''}`);
+      assertStatus(res, 200);
+      const page: { data: Array<{ subscription_id: string }>; next_cursor: string | null } = res.body;
+      seen.push(...page.data.map((p) => p.subscription_id));
+      cursor = page.next_cursor;
+    } while (cursor !== null && seen.length < 10);
+    assert.deepEqual(seen, [...ids].reverse(), 'every period once, newest first');
+
+    // A cursor made before the tie-breaker (the bare start) still pages on after that instant.
+    await allot.setClock('2026-02-01T00:00:00.000Z');
+    assertStatus(await allot.api('PUT', '/v1/subscriptions/s1/u1', { plan_id: 'basic' }), 201);
+    assertStatus(await allot.api('POST', '/v1/subscriptions/s1/u1/cancel', { at_period_end: false }), 200);
+    const first = await allot.api('GET', '/v1/subscriptions/s1/u1/periods?limit=1');
+    const { list, after } = JSON.parse(Buffer.from(first.body.next_cursor, 'base64url').toString());
+    const old = Buffer.from(JSON.stringify({ list, after: after[0] })).toString('base64url');
+    const rest = await allot.api('GET', `/v1/subscriptions/s1/u1/periods?limit=10&cursor=${old}`);
+    assertStatus(rest, 200);
+    assert.equal(rest.body.data.length, 3);
+  });
 }

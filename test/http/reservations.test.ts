@@ -233,6 +233,32 @@ for (const dialect of DIALECTS) {
     assert.equal((await allot.api('GET', `/v1/reservations/${held.body.id}`)).body.status, 'expired');
   });
 
+  test(`${dialect}: reservations — a commit after a canceling subscription ended says expired, whether or not anything read it first`, async (t) => {
+    const { allot } = await start(dialect, t);
+    assertStatus(await allot.api('PUT', '/v1/subscriptions/s1/u2', { plan_id: 'basic' }), 201);
+    await allot.setClock('2026-02-28T11:30:00.000Z');
+    const holds: Record<string, string> = {};
+    for (const user of ['u1', 'u2']) {
+      assertStatus(await allot.api('POST', `/v1/subscriptions/s1/${user}/cancel`, { at_period_end: true }), 200);
+      const held = await allot.api('POST', '/v1/reservations', { shop_id: 's1', user_id: user, tokens: 2_000, ttl_seconds: 3600 });
+      assertStatus(held, 201);
+      holds[user] = held.body.id;
+    }
+    // The subscriptions ended at 12:00, while the holds' own time runs to 12:30.
+    await allot.setClock('2026-02-28T12:10:00.000Z');
+    assert.equal((await allot.api('GET', '/v1/subscriptions/s1/u1')).body.status, 'canceled', 'u1 is read first; u2 is not');
+    for (const user of ['u1', 'u2']) {
+      const commit = await allot.api('POST', `/v1/reservations/${holds[user]}/commit`, { tokens: 500 });
+      assertStatus(commit, 200);
+      assert.equal(commit.body.reservation_expired, true, `${user}: the hold ended with its subscription`);
+      assert.equal(commit.body.used_tokens, 500);
+      assert.equal(commit.body.reserved_tokens, 0);
+      const sub = (await allot.api('GET', `/v1/subscriptions/s1/${user}`)).body;
+      assert.equal(sub.status, 'canceled');
+      assert.equal(sub.reserved_tokens, 0);
+    }
+  });
+
   test(`${dialect}: reservations — client ids replay; bad input; suspended; no subscription`, async (t) => {
     const { allot } = await start(dialect, t);
     const first = await hold(allot, { reservation_id: 'call-1', tokens: 100 });

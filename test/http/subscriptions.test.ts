@@ -201,6 +201,90 @@ for (const dialect of DIALECTS) {
     ]);
   });
 
+  test(`${dialect}: subscriptions — billed yearly, refilled monthly: cancel and period_end changes wait for the billing date`, async (t) => {
+    const allot = await start(dialect, t);
+    const basicYearly = { ...plans.proYearly, id: 'basic-yearly', display_name: 'Basic (yearly)', allocated_tokens: 100_000, tier: 1 };
+    assertStatus(await allot.api('POST', '/v1/plans', basicYearly), 201);
+    const billingDate = '2027-01-31T12:00:00.000Z';
+    const alertCodes = async (user: string) => {
+      const status = await allot.api('GET', `/v1/subscriptions/s1/${user}/status`);
+      assertStatus(status, 200);
+      return status.body.alerts.map((a: { code: string }) => a.code);
+    };
+
+    const first = await put(allot, 's1', 'u1', { plan_id: 'pro-yearly' });
+    await use(allot, 's1', 'u1', 'e1', 1_000);
+    const cancel = await allot.api('POST', '/v1/subscriptions/s1/u1/cancel', { at_period_end: true });
+    assertStatus(cancel, 200);
+    assert.equal(cancel.body.status, 'active');
+    assert.equal(cancel.body.cancel_at_period_end, true);
+    assert.equal(cancel.body.current_period_end, '2026-02-28T12:00:00.000Z');
+    assert.equal(cancel.body.next_billing_date, billingDate);
+
+    await put(allot, 's1', 'u2', { plan_id: 'pro-yearly' });
+    const scheduled = await put(allot, 's1', 'u2', { plan_id: 'basic-yearly', when: 'period_end' });
+    assertStatus(scheduled, 200);
+    assert.equal(scheduled.body.action_performed, 'downgrade');
+    assert.equal(scheduled.body.pending_plan_id, 'basic-yearly');
+    assert.equal(scheduled.body.effective_date, billingDate, 'a period_end change applies when the billed year ends');
+    assert.equal(scheduled.body.message, 'Downgraded to Basic (yearly) from the next billing period (2027-01-31)');
+
+    // A day before the first month ends: a refill is coming, neither an end nor a bill.
+    await allot.setClock('2026-02-27T12:00:00.000Z');
+    assert.deepEqual(await alertCodes('u1'), []);
+    assert.deepEqual(await alertCodes('u2'), []);
+
+    await allot.setClock('2026-03-01T00:00:00.000Z');
+    const refilled = await allot.api('GET', '/v1/subscriptions/s1/u1');
+    assert.equal(refilled.body.status, 'active', 'the paid-for year goes on after the first month');
+    assert.equal(refilled.body.cancel_at_period_end, true);
+    assert.equal(refilled.body.used_tokens, 0);
+    assert.equal(refilled.body.remaining_tokens, 400_000, 'the allowance refilled');
+    assert.equal(refilled.body.current_period_start, '2026-02-28T12:00:00.000Z');
+    assert.equal(refilled.body.current_period_end, '2026-03-31T12:00:00.000Z');
+    assert.equal(refilled.body.next_billing_date, billingDate);
+    const pending = await allot.api('GET', '/v1/subscriptions/s1/u2');
+    assert.equal(pending.body.plan_id, 'pro-yearly');
+    assert.equal(pending.body.pending_plan_id, 'basic-yearly');
+    assert.equal(pending.body.allocated_tokens, 400_000);
+    await use(allot, 's1', 'u1', 'e2', 2_000);
+
+    // Three days before the billing date: one says it ends, the other that it renews.
+    await allot.setClock('2027-01-28T12:00:00.000Z');
+    assert.deepEqual(await alertCodes('u1'), ['ends_soon']);
+    assert.deepEqual(await alertCodes('u2'), ['renewal_soon']);
+
+    await allot.setClock('2027-01-31T11:59:59.999Z');
+    const lastMonth = await allot.api('GET', '/v1/subscriptions/s1/u1');
+    assert.equal(lastMonth.body.status, 'active');
+    assert.equal(lastMonth.body.current_period_start, '2026-12-31T12:00:00.000Z');
+    assert.equal(lastMonth.body.current_period_end, billingDate);
+    assert.equal((await allot.api('GET', '/v1/subscriptions/s1/u2')).body.plan_id, 'pro-yearly');
+
+    await allot.setClock(billingDate);
+    const ended = await allot.api('GET', '/v1/subscriptions/s1/u1');
+    assert.equal(ended.body.id, first.body.id);
+    assert.equal(ended.body.status, 'canceled');
+    assert.equal(ended.body.canceled_at, billingDate, 'canceled exactly at the billing date');
+    assert.equal(ended.body.next_billing_date, null);
+    const periods = await allot.api('GET', '/v1/subscriptions/s1/u1/periods?limit=100');
+    const closed = periods.body.data.map((p: { period_start: string; used_tokens: number }) => [p.period_start, p.used_tokens]);
+    assert.equal(closed.length, 12, 'each month closed with its own summary');
+    assert.deepEqual(closed.at(-1), [ANCHOR, 1_000]);
+    assert.deepEqual(closed.at(-2), ['2026-02-28T12:00:00.000Z', 2_000]);
+    assert.equal(periods.body.data[0].period_end, billingDate);
+
+    const changed = await allot.api('GET', '/v1/subscriptions/s1/u2');
+    assert.equal(changed.body.status, 'active');
+    assert.equal(changed.body.plan_id, 'basic-yearly');
+    assert.equal(changed.body.pending_plan_id, null);
+    assert.equal(changed.body.allocated_tokens, 100_000);
+    assert.equal(changed.body.current_period_start, billingDate);
+    assert.equal(changed.body.next_billing_date, '2028-01-31T12:00:00.000Z');
+    const history = await planHistory(allot, 's1', 'u2');
+    assert.deepEqual(history.map((h: { plan_id: string; end_date: string }) => [h.plan_id, h.end_date]), [['pro-yearly', billingDate]]);
+  });
+
   test(`${dialect}: periods — calendar-correct, every missed period keeps its own summary`, async (t) => {
     const allot = await start(dialect, t);
     await put(allot, 's1', 'u1', { plan_id: 'basic' });

@@ -206,6 +206,16 @@ export const dailySeriesSchema = z
 
 const notFound = { 404: { description: 'The user has no subscription in this shop', codes: ['subscription_not_found'] } } as const;
 
+/**
+ * A periods cursor: the last period's start and its subscription's id, as
+ * periods of one user may start in one instant. A bare start, as cursors
+ * were once made, still pages on.
+ */
+const periodCursor = z.union([
+  z.tuple([z.number().int(), z.string()]).transform(([start, id]) => ({ period_start: start, subscription_id: id })),
+  z.number().int().transform((start) => ({ period_start: start, subscription_id: '' })),
+]);
+
 export const subscriptionRoutes = [
   route({
     method: 'PUT',
@@ -326,9 +336,9 @@ export const subscriptionRoutes = [
     },
     handler: async ({ params, query, scope, services }) => {
       const list = listKey('periods', params);
-      const before = decodeCursor(query.cursor, list, z.number().int());
+      const before = decodeCursor(query.cursor, list, periodCursor);
       const periods = await listPeriods(services, scope, params.shop_id, params.user_id, { before, limit: query.limit + 1 });
-      const { items, next_cursor } = pageOf(periods, query.limit, list, (last) => last.period_start);
+      const { items, next_cursor } = pageOf(periods, query.limit, list, (last) => [last.period_start, last.subscription_id]);
       return { status: 200, body: { data: items.map(periodSummaryView), next_cursor } };
     },
   }),
