@@ -1,10 +1,9 @@
 /**
- * A typed client for the allot HTTP API. Request and answer types come from
- * the zod schemas the server validates with, imported as types only: the
- * client has no runtime dependency on server code, zod included.
+ * A typed client for the allot HTTP API. It needs only the global `fetch`
+ * (or one passed in), so it runs in Node 20+, browsers and edge runtimes.
  *
  * @example
- * const allot = new AllotClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: process.env.ALLOT_KEY! });
+ * const allot = new AllotClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: ALLOT_KEY });
  * await allot.subscriptions.put('acme', 'alice', { plan_id: 'pro' });
  * try {
  *   await allot.usage.record({ event_id: 'evt-1', shop_id: 'acme', user_id: 'alice', tokens: 1200, enforce: true });
@@ -13,46 +12,15 @@
  * }
  * for await (const sub of allot.subscriptions.iterate({ shop_id: 'acme' })) console.log(sub.user_id);
  */
-import type { z } from 'zod';
-import type { apiKeyBody, apiKeySchema, createdApiKeySchema } from '../http/routes/api-keys.ts';
-import type { clockSchema, renewalResultSchema, testClockBody } from '../http/routes/operations.ts';
-import type { planBody, planSchema } from '../http/routes/plans.ts';
-import type { commitBody, commitSchema, releaseBody, reservationBody, reservationSchema } from '../http/routes/reservations.ts';
 import type {
-  cancelBody, changeSchema, dailySeriesSchema, periodSchema, statusSchema, subscriptionChangeBody, subscriptionSchema,
-} from '../http/routes/subscriptions.ts';
-import type { checkBody, checkResultSchema, usageBody, usageEventSchema, usageResultSchema } from '../http/routes/usage.ts';
-import type { problem } from '../http/schemas.ts';
+  ApiKey, ApiKeyInput, CancelInput, CheckInput, CheckResult, Clock, CommitInput, CommitResult, CreatedApiKey, DailySeries,
+  PeriodSummary, Plan, PlanInput, Problem, ReleaseInput, RenewalResult, Reservation, ReservationInput, Subscription,
+  SubscriptionChange, SubscriptionChangeInput, SubscriptionStatus, TestClockInput, UsageEvent, UsageInput, UsageResult,
+} from './types.generated.js';
 
-export type Plan = z.infer<typeof planSchema>;
-export type PlanInput = z.input<typeof planBody>;
-export type Subscription = z.infer<typeof subscriptionSchema>;
 export type SubscriptionStatusValue = Subscription['status'];
-export type SubscriptionChangeInput = z.input<typeof subscriptionChangeBody>;
-export type SubscriptionChange = z.infer<typeof changeSchema>;
-export type CancelInput = z.input<typeof cancelBody>;
-export type SubscriptionStatus = z.infer<typeof statusSchema>;
 export type Alert = SubscriptionStatus['alerts'][number];
 export type Recommendation = SubscriptionStatus['recommendations'][number];
-export type PeriodSummary = z.infer<typeof periodSchema>;
-export type DailySeries = z.infer<typeof dailySeriesSchema>;
-export type UsageInput = z.input<typeof usageBody>;
-export type UsageResult = z.infer<typeof usageResultSchema>;
-export type UsageEvent = z.infer<typeof usageEventSchema>;
-export type CheckInput = z.input<typeof checkBody>;
-export type CheckResult = z.infer<typeof checkResultSchema>;
-export type ReservationInput = z.input<typeof reservationBody>;
-export type Reservation = z.infer<typeof reservationSchema>;
-export type CommitInput = z.input<typeof commitBody>;
-export type CommitResult = z.infer<typeof commitSchema>;
-export type ReleaseInput = z.input<typeof releaseBody>;
-export type ApiKeyInput = z.input<typeof apiKeyBody>;
-export type ApiKey = z.infer<typeof apiKeySchema>;
-export type CreatedApiKey = z.infer<typeof createdApiKeySchema>;
-export type RenewalResult = z.infer<typeof renewalResultSchema>;
-export type TestClockInput = z.input<typeof testClockBody>;
-export type Clock = z.infer<typeof clockSchema>;
-export type Problem = z.infer<typeof problem>;
 
 export interface Page<T> {
   data: T[];

@@ -1,0 +1,2 @@
+export * from './types.generated.js';
+export * from './client.js';
