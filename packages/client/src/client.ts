@@ -17,6 +17,8 @@ import type {
   PeriodSummary, Plan, PlanInput, Problem, ReleaseInput, RenewalResult, Reservation, ReservationInput, Subscription,
   SubscriptionChange, SubscriptionChangeInput, SubscriptionStatus, TestClockInput, UsageEvent, UsageInput, UsageResult,
 } from './types.generated.js';
+import { AllotApiError, isProblem, syntheticProblem } from './errors.js';
+import { openMeter, runMetered, type Meter, type MeteredOptions, type MeteredResult, type MeterOptions } from './meter.js';
 
 export type SubscriptionStatusValue = Subscription['status'];
 export type Alert = SubscriptionStatus['alerts'][number];
@@ -94,57 +96,6 @@ export interface AllotResponse<T> {
   replayed: boolean;
 }
 
-/** Any answer ≥ 400, carrying the server's problem document. */
-export class AllotApiError extends Error {
-  readonly status: number;
-  /** The stable error code, e.g. `subscription_not_found`, `quota_exceeded`. */
-  readonly code: string;
-  readonly detail: string;
-  /** Field errors of a 400 `validation_error`. */
-  readonly errors: Array<{ path: string; message: string }>;
-  /** Seconds until the allowance refills, from `Retry-After` (429 `quota_exceeded`); null otherwise. */
-  readonly retryAfter: number | null;
-  readonly requestId: string | null;
-  readonly problem: Problem;
-  readonly headers: Headers;
-
-  constructor(problem: Problem, headers: Headers) {
-    super(`${problem.status} ${problem.code}: ${problem.detail}`);
-    this.name = 'AllotApiError';
-    this.problem = problem;
-    this.headers = headers;
-    this.status = problem.status;
-    this.code = problem.code;
-    this.detail = problem.detail;
-    this.errors = problem.errors ?? [];
-    this.retryAfter = retryAfterSeconds(headers.get('retry-after')) ?? problem.retry_after_seconds ?? null;
-    this.requestId = problem.request_id ?? headers.get('x-request-id');
-  }
-}
-
-function retryAfterSeconds(header: string | null): number | null {
-  if (header === null || header.trim() === '') return null;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim());
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
-}
-
-/** A problem document for an answer that is not one (a proxy's HTML error page, say). */
-function syntheticProblem(status: number, statusText: string, text: string): Problem {
-  return {
-    type: 'about:blank',
-    title: statusText || `HTTP ${status}`,
-    status,
-    code: status >= 500 ? 'http_error' : 'unexpected_response',
-    detail: text.slice(0, 500) || statusText || `HTTP ${status}`,
-  };
-}
-
-function isProblem(value: unknown): value is Problem {
-  const candidate = value as Partial<Problem> | null;
-  return typeof candidate === 'object' && candidate !== null && typeof candidate.code === 'string' && typeof candidate.status === 'number';
-}
-
 const segment = encodeURIComponent;
 
 /**
@@ -209,6 +160,25 @@ export class AllotClient {
 
   async #data<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, spec: RequestSpec = {}): Promise<T> {
     return (await this.request<T>(method, path, spec)).data;
+  }
+
+  /**
+   * Holds `estimate` tokens for one LLM call and answers its meter, to settle
+   * when the call is done: `commit(usage)`, `release()`, or `cancel(usage)`.
+   * For SDKs that report through callbacks (the AI SDK's `streamText`).
+   */
+  meter(options: MeterOptions): Promise<Meter> {
+    return openMeter(this, options);
+  }
+
+  /**
+   * Runs an LLM call under a hold: commits the usage its answer reports and
+   * answers the answer, or releases the hold when the call throws. A stream is
+   * answered as a metered stream that commits the final usage chunk when it
+   * ends, and on a stop or failure commits what was reported so far, else releases.
+   */
+  metered<T>(options: MeteredOptions, call: () => PromiseLike<T> | T): Promise<MeteredResult<T>> {
+    return runMetered(this, options, call);
   }
 
   readonly plans = {
