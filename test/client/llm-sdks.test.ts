@@ -10,7 +10,7 @@ import Anthropic from '@anthropic-ai/sdk';
 import { generateText, streamText } from 'ai';
 import OpenAI from 'openai';
 import {
-  AllotApiError, AllotClient, aiSdkCallbacks, aiSdkUsage, anthropicUsage, openaiUsage, type Settlement, type TokenUsage,
+  AllotApiError, AllotClient, aiSdkCallbacks, aiSdkUsage, anthropicUsage, openaiUsage, usageInput, type Settlement, type TokenUsage,
 } from '../../packages/client/src/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { MASTER_KEY, startAllot } from '../support/harness.ts';
@@ -241,6 +241,33 @@ for (const dialect of DIALECTS) {
       assert.deepEqual((await meter.settled).usage, { ...CHAT, model: 'gpt-test' });
       await assertCounted(caller, 'ai-callbacks', 1500);
       assert.throws(() => aiSdkUsage.response(streamText({ model: local('gpt-test'), prompt: 'Hello?' })), /fullStream/);
+    });
+
+    await t.test('ai streamText aborted before its usage: onAbort releases the hold', async () => {
+      const user = await subscriber();
+      const meter = await client.meter({ shop_id: SHOP, user_id: user, id: 'ai-aborted', estimate: 2000 });
+      const controller = new AbortController();
+      const streamed = streamText({ model: local('hang'), prompt: 'Hello?', maxRetries: 0, abortSignal: controller.signal, ...aiSdkCallbacks(meter) });
+      const types: string[] = [];
+      for await (const part of streamed.fullStream) {
+        types.push(part.type);
+        if (part.type === 'text-delta') controller.abort();
+      }
+      assert.equal(types.at(-1), 'abort');
+      assert.equal((await meter.settled).outcome, 'released');
+      await assertNothingCounted(user, 'ai-aborted');
+    });
+
+    await t.test('usage recorded without a hold keeps the counts the server takes today', async () => {
+      const user = await subscriber();
+      const completion = await openai.chat.completions.create({ model: 'gpt-test', messages });
+      const usage = openaiUsage.response(completion)!;
+      const input = usageInput({ event_id: 'plain-1', shop_id: SHOP, user_id: user }, usage);
+      assert.equal((await client.usage.record(input)).tokens, 1500);
+      assert.equal((await client.usage.record(input)).duplicate, true);
+      const event = await client.usage.get('plain-1', { shop_id: SHOP });
+      assert.deepEqual([event.input_tokens, event.output_tokens, event.model], [1200, 300, 'gpt-test']);
+      await assertCounted(user, 'plain-1', 1500);
     });
 
     await t.test('a call that would not fit is refused before it runs', async () => {

@@ -6,7 +6,7 @@
  */
 import type { AllotClient } from './client.js';
 import { AllotApiError } from './errors.js';
-import type { CommitInput, CommitResult, Reservation } from './types.generated.js';
+import type { CommitInput, CommitResult, Reservation, UsageInput } from './types.generated.js';
 import { aiSdkUsage, totalTokens, type TokenUsage, type UsageMapper } from './usage.js';
 
 export interface MeterOptions {
@@ -58,6 +58,22 @@ export type MeteredResult<T> = T extends AsyncIterable<infer Chunk> ? MeteredStr
  */
 export function commitInput(usage: TokenUsage, eventId: string, shopId: string): CommitInput {
   return { tokens: totalTokens(usage), event_id: eventId, shop_id: shopId };
+}
+
+/**
+ * The body of `POST /v1/usage` for a call's usage, without a hold. The server
+ * takes `tokens`, `input_tokens`, `output_tokens` and `model` today: `tokens`
+ * counts every kind once and `input_tokens` holds all input, cached included;
+ * `cached_input_tokens` goes here once the server takes it.
+ */
+export function usageInput(event: Pick<UsageInput, 'event_id' | 'shop_id' | 'user_id' | 'enforce'>, usage: TokenUsage): UsageInput {
+  return {
+    ...event,
+    tokens: totalTokens(usage),
+    input_tokens: usage.input_tokens + usage.cached_input_tokens,
+    output_tokens: usage.output_tokens,
+    ...(usage.model === undefined ? {} : { model: usage.model }),
+  };
 }
 
 /** One held LLM call: settle it once with `commit`, `release` or `cancel`; later calls answer the first settlement. */
