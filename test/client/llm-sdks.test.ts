@@ -283,6 +283,13 @@ for (const dialect of DIALECTS) {
       assert.equal(refused.retryAfter, 28 * 86_400);
       assert.equal(llm.requests.get('/v1/chat/completions'), before);
       assert.equal((await client.subscriptions.get(SHOP, user)).reserved_tokens, 0);
+
+      await assert.rejects(
+        client.metered({ shop_id: SHOP, user_id: user, id: 'not an id', estimate: 10, usage: openaiUsage }, () =>
+          openai.chat.completions.create({ model: 'gpt-test', messages })),
+        /must be 1–128 characters/,
+      );
+      assert.equal(llm.requests.get('/v1/chat/completions'), before);
     });
   });
 }

@@ -14,7 +14,7 @@
  */
 import type {
   ApiKey, ApiKeyInput, CancelInput, CheckInput, CheckResult, Clock, CommitInput, CommitResult, CreatedApiKey, DailySeries,
-  PeriodSummary, Plan, PlanInput, Problem, ReleaseInput, RenewalResult, Reservation, ReservationInput, Subscription,
+  PeriodSummary, Plan, PlanInput, ReleaseInput, RenewalResult, Reservation, ReservationInput, Subscription,
   SubscriptionChange, SubscriptionChangeInput, SubscriptionStatus, TestClockInput, UsageEvent, UsageInput, UsageResult,
 } from './types.generated.js';
 import { AllotApiError, isProblem, syntheticProblem } from './errors.js';

@@ -143,7 +143,13 @@ export class Meter {
   }
 }
 
+/** The server's rule for a client's event id: refused before the call runs, not at its commit. */
+const EVENT_ID = /^(?!reservation:)[A-Za-z0-9._:@-]{1,128}$/;
+
 export async function openMeter(client: AllotClient, options: MeterOptions): Promise<Meter> {
+  if (!EVENT_ID.test(options.id)) {
+    throw new TypeError(`id ${JSON.stringify(options.id)} must be 1–128 characters of A-Z a-z 0-9 . _ : @ - (not starting "reservation:")`);
+  }
   const reservation = await transientRetries(() => client.reservations.create({
     reservation_id: holdId(),
     shop_id: options.shop_id,
