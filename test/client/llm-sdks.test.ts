@@ -133,6 +133,30 @@ for (const dialect of DIALECTS) {
       await assertCounted(user, 'chat-retried', 1500);
     });
 
+    await t.test('a commit whose answer is lost is sent again and counts once', async () => {
+      const user = await subscriber();
+      let commits = 0;
+      const flaky = new AllotClient({
+        baseUrl: allot.url,
+        apiKey: MASTER_KEY,
+        fetch: async (input, init) => {
+          const response = await fetch(input, init);
+          if (String(input).endsWith('/commit') && ++commits === 1) throw new TypeError('fetch failed');
+          return response;
+        },
+      });
+      const stream = await flaky.metered(
+        { shop_id: SHOP, user_id: user, id: 'lost-answer', estimate: 2000, usage: openaiUsage },
+        () => openai.chat.completions.create({ model: 'gpt-test', messages, stream: true, stream_options: { include_usage: true } }),
+      );
+      for await (const _chunk of stream) continue;
+      const settlement = await stream.meter.settled;
+      assert.equal(commits, 2);
+      assert.equal(settlement.outcome, 'committed');
+      assert.equal(settlement.commit?.duplicate, true);
+      await assertCounted(user, 'lost-answer', 1500);
+    });
+
     await t.test('openai Responses: the answer and the streamed response.completed', async () => {
       const user = await subscriber();
       const response = await client.metered(
