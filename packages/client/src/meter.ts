@@ -80,7 +80,7 @@ export function usageInput(event: Pick<UsageInput, 'event_id' | 'shop_id' | 'use
 export class Meter {
   readonly id: string;
   readonly reservation: Reservation;
-  /** Resolves when the meter is settled, to what was counted. */
+  /** Resolves when the meter is settled, to what was counted; rejects when settling it failed. */
   readonly settled: Promise<Settlement>;
   readonly #client: AllotClient;
   #settling: Promise<Settlement> | null = null;
