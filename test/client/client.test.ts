@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AllotApiError, AllotClient, type Plan, type SubscriptionStatus } from '../../src/client/index.ts';
+import { AllotApiError, AllotClient, type Plan, type SubscriptionStatus } from '../../packages/client/src/index.ts';
 import { DIALECTS } from '../support/dialects.ts';
 import { MASTER_KEY, plans, startAllot } from '../support/harness.ts';
 

@@ -1,10 +1,9 @@
 /**
- * A typed client for the allot HTTP API. Request and answer types come from
- * the zod schemas the server validates with, imported as types only: the
- * client has no runtime dependency on server code, zod included.
+ * A typed client for the allot HTTP API. It needs only the global `fetch`
+ * (or one passed in), so it runs in Node 20+, browsers and edge runtimes.
  *
  * @example
- * const allot = new AllotClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: process.env.ALLOT_KEY! });
+ * const allot = new AllotClient({ baseUrl: 'http://127.0.0.1:8080', apiKey: ALLOT_KEY });
  * await allot.subscriptions.put('acme', 'alice', { plan_id: 'pro' });
  * try {
  *   await allot.usage.record({ event_id: 'evt-1', shop_id: 'acme', user_id: 'alice', tokens: 1200, enforce: true });
@@ -13,46 +12,17 @@
  * }
  * for await (const sub of allot.subscriptions.iterate({ shop_id: 'acme' })) console.log(sub.user_id);
  */
-import type { z } from 'zod';
-import type { apiKeyBody, apiKeySchema, createdApiKeySchema } from '../http/routes/api-keys.ts';
-import type { clockSchema, renewalResultSchema, testClockBody } from '../http/routes/operations.ts';
-import type { planBody, planSchema } from '../http/routes/plans.ts';
-import type { commitBody, commitSchema, releaseBody, reservationBody, reservationSchema } from '../http/routes/reservations.ts';
 import type {
-  cancelBody, changeSchema, dailySeriesSchema, periodSchema, statusSchema, subscriptionChangeBody, subscriptionSchema,
-} from '../http/routes/subscriptions.ts';
-import type { checkBody, checkResultSchema, usageBody, usageEventSchema, usageResultSchema } from '../http/routes/usage.ts';
-import type { problem } from '../http/schemas.ts';
+  ApiKey, ApiKeyInput, CancelInput, CheckInput, CheckResult, Clock, CommitInput, CommitResult, CreatedApiKey, DailySeries,
+  PeriodSummary, Plan, PlanInput, ReleaseInput, RenewalResult, Reservation, ReservationInput, Subscription,
+  SubscriptionChange, SubscriptionChangeInput, SubscriptionStatus, TestClockInput, UsageEvent, UsageInput, UsageResult,
+} from './types.generated.js';
+import { AllotApiError, isProblem, syntheticProblem } from './errors.js';
+import { openMeter, runMetered, type Meter, type MeteredOptions, type MeteredResult, type MeterOptions } from './meter.js';
 
-export type Plan = z.infer<typeof planSchema>;
-export type PlanInput = z.input<typeof planBody>;
-export type Subscription = z.infer<typeof subscriptionSchema>;
 export type SubscriptionStatusValue = Subscription['status'];
-export type SubscriptionChangeInput = z.input<typeof subscriptionChangeBody>;
-export type SubscriptionChange = z.infer<typeof changeSchema>;
-export type CancelInput = z.input<typeof cancelBody>;
-export type SubscriptionStatus = z.infer<typeof statusSchema>;
 export type Alert = SubscriptionStatus['alerts'][number];
 export type Recommendation = SubscriptionStatus['recommendations'][number];
-export type PeriodSummary = z.infer<typeof periodSchema>;
-export type DailySeries = z.infer<typeof dailySeriesSchema>;
-export type UsageInput = z.input<typeof usageBody>;
-export type UsageResult = z.infer<typeof usageResultSchema>;
-export type UsageEvent = z.infer<typeof usageEventSchema>;
-export type CheckInput = z.input<typeof checkBody>;
-export type CheckResult = z.infer<typeof checkResultSchema>;
-export type ReservationInput = z.input<typeof reservationBody>;
-export type Reservation = z.infer<typeof reservationSchema>;
-export type CommitInput = z.input<typeof commitBody>;
-export type CommitResult = z.infer<typeof commitSchema>;
-export type ReleaseInput = z.input<typeof releaseBody>;
-export type ApiKeyInput = z.input<typeof apiKeyBody>;
-export type ApiKey = z.infer<typeof apiKeySchema>;
-export type CreatedApiKey = z.infer<typeof createdApiKeySchema>;
-export type RenewalResult = z.infer<typeof renewalResultSchema>;
-export type TestClockInput = z.input<typeof testClockBody>;
-export type Clock = z.infer<typeof clockSchema>;
-export type Problem = z.infer<typeof problem>;
 
 export interface Page<T> {
   data: T[];
@@ -126,57 +96,6 @@ export interface AllotResponse<T> {
   replayed: boolean;
 }
 
-/** Any answer ≥ 400, carrying the server's problem document. */
-export class AllotApiError extends Error {
-  readonly status: number;
-  /** The stable error code, e.g. `subscription_not_found`, `quota_exceeded`. */
-  readonly code: string;
-  readonly detail: string;
-  /** Field errors of a 400 `validation_error`. */
-  readonly errors: Array<{ path: string; message: string }>;
-  /** Seconds until the allowance refills, from `Retry-After` (429 `quota_exceeded`); null otherwise. */
-  readonly retryAfter: number | null;
-  readonly requestId: string | null;
-  readonly problem: Problem;
-  readonly headers: Headers;
-
-  constructor(problem: Problem, headers: Headers) {
-    super(`${problem.status} ${problem.code}: ${problem.detail}`);
-    this.name = 'AllotApiError';
-    this.problem = problem;
-    this.headers = headers;
-    this.status = problem.status;
-    this.code = problem.code;
-    this.detail = problem.detail;
-    this.errors = problem.errors ?? [];
-    this.retryAfter = retryAfterSeconds(headers.get('retry-after')) ?? problem.retry_after_seconds ?? null;
-    this.requestId = problem.request_id ?? headers.get('x-request-id');
-  }
-}
-
-function retryAfterSeconds(header: string | null): number | null {
-  if (header === null || header.trim() === '') return null;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim());
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? null : Math.max(0, Math.ceil((at - Date.now()) / 1000));
-}
-
-/** A problem document for an answer that is not one (a proxy's HTML error page, say). */
-function syntheticProblem(status: number, statusText: string, text: string): Problem {
-  return {
-    type: 'about:blank',
-    title: statusText || `HTTP ${status}`,
-    status,
-    code: status >= 500 ? 'http_error' : 'unexpected_response',
-    detail: text.slice(0, 500) || statusText || `HTTP ${status}`,
-  };
-}
-
-function isProblem(value: unknown): value is Problem {
-  const candidate = value as Partial<Problem> | null;
-  return typeof candidate === 'object' && candidate !== null && typeof candidate.code === 'string' && typeof candidate.status === 'number';
-}
-
 const segment = encodeURIComponent;
 
 /**
@@ -241,6 +160,25 @@ export class AllotClient {
 
   async #data<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, spec: RequestSpec = {}): Promise<T> {
     return (await this.request<T>(method, path, spec)).data;
+  }
+
+  /**
+   * Holds `estimate` tokens for one LLM call and answers its meter, to settle
+   * when the call is done: `commit(usage)`, `release()`, or `cancel(usage)`.
+   * For SDKs that report through callbacks (the AI SDK's `streamText`).
+   */
+  meter(options: MeterOptions): Promise<Meter> {
+    return openMeter(this, options);
+  }
+
+  /**
+   * Runs an LLM call under a hold: commits the usage its answer reports and
+   * answers the answer, or releases the hold when the call throws. A stream is
+   * answered as a metered stream that commits the final usage chunk when it
+   * ends, and on a stop or failure commits what was reported so far, else releases.
+   */
+  metered<T>(options: MeteredOptions, call: () => PromiseLike<T> | T): Promise<MeteredResult<T>> {
+    return runMetered(this, options, call);
   }
 
   readonly plans = {
