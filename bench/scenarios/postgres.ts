@@ -187,9 +187,11 @@ async function measureRecordedPg(settings: BenchSettings, serverUrl: string): Pr
     servers.push(await startAllot(allotEnv(twoUrl)), await startAllot(allotEnv(twoUrl)));
     const twoKey = await setUpUsageShop(new AllotClient(servers[0]!.url));
     const half = Math.max(1, settings.connections / 2);
+    // One step per server for the whole run: a step numbers its events, and warm-up and measured run must not repeat them.
+    const steps = servers.map((_, i) => usageStep({ shopId: BENCH_SHOP, users: USERS, prefix: `two${i}` }));
     const loads = (label: string, amount: number) => servers.map((server, i) => ({
       url: server.url, connections: half, headers: { authorization: `Bearer ${twoKey}` },
-      steps: [usageStep({ shopId: BENCH_SHOP, users: USERS, prefix: `two${i}` })], label, amount: amount / 2,
+      steps: [steps[i]!], label, amount: amount / 2,
     }));
     const warm = await runLoads(loads('two servers warm-up', settings.warmupRequests));
     const two = await runLoads(loads('two allot servers on one PostgreSQL, 2 × 16 conn', settings.postgresRequests));
