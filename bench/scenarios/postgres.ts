@@ -16,7 +16,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { startEmbeddedPostgres } from '../../test/support/postgres-server.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../test/support/postgres-server.ts';
+import { cpuAcross, ownCpu, postgresCpu, processCpu } from '../cpu.ts';
 import type { BenchSettings } from '../config.ts';
 import { AllotClient, MASTER_KEY } from '../client.ts';
 import { checkLedger, postgresLedger, type LedgerCheck } from '../ledger.ts';
@@ -32,21 +33,36 @@ const POOL_SIZE = 10;
 /** Mean tokens per request of `usageStep` (1…50). */
 const MEAN_TOKENS = 25.5;
 
+/** CPU seconds spent during a measured run: by PostgreSQL, and by the client (allot's server(s), or the plain client). */
+interface Cpu {
+  postgres: number;
+  client: number;
+}
+
 interface PlainResult {
   requests: number;
   seconds: number;
   rps: number;
   pool: number;
+  cpu: Cpu;
 }
 
+type Measured = LoadResult & { cpu: Cpu };
+
 export interface PostgresOutcome {
-  allot: LoadResult;
+  allot: Measured;
   reference: PlainResult;
   plain: PlainResult;
   enforced: LoadResult;
   holds: LoadResult;
-  twoServers: LoadResult;
+  twoServers: Measured;
   ledgers: LedgerCheck[];
+}
+
+/** Runs `work` and adds the CPU PostgreSQL and the given processes spent meanwhile. */
+async function withCpu<T extends object>(pg: EmbeddedPostgresServer, client: () => number, work: () => Promise<T>): Promise<T & { cpu: Cpu }> {
+  const { result, cpu } = await cpuAcross({ postgres: () => postgresCpu(pg.dataDir), client }, work);
+  return Object.assign(result, { cpu: { postgres: cpu.postgres!, client: cpu.client! } });
 }
 
 /** The least an exact per-event design does: one guarded counter update, autocommit. */
@@ -103,7 +119,9 @@ async function formerEvent(pool: pg.Pool, keyId: string, eventId: string, userId
 
 type PlainEvent = typeof referenceEvent;
 
-async function runPlain(label: string, event: PlainEvent, url: string, key: string, amount: number, concurrency: number, poolSize: number): Promise<PlainResult> {
+async function runPlain(
+  label: string, event: PlainEvent, server: EmbeddedPostgresServer, url: string, key: string, amount: number, concurrency: number, poolSize: number,
+): Promise<PlainResult> {
   const pool = new pg.Pool({ connectionString: url, max: poolSize });
   // Idle connections end when the embedded server stops; that is not an error of the run.
   pool.on('error', () => undefined);
@@ -116,20 +134,23 @@ async function runPlain(label: string, event: PlainEvent, url: string, key: stri
   let done = 0;
   progress.start(label, () => `${done.toLocaleString('en')}/${amount.toLocaleString('en')} events`);
   const started = process.hrtime.bigint();
+  let measured;
   try {
-    await Promise.all(Array.from({ length: concurrency }, async () => {
-      while (next < amount) {
-        const seq = next++;
-        await event(pool, keyId, `plain-${tag}-${seq}`, USERS[seq % USERS.length]!, 1 + (seq % 50), Date.now());
-        done++;
-      }
-    }));
+    measured = await withCpu(server, ownCpu, async () => {
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (next < amount) {
+          const seq = next++;
+          await event(pool, keyId, `plain-${tag}-${seq}`, USERS[seq % USERS.length]!, 1 + (seq % 50), Date.now());
+          done++;
+        }
+      }));
+      return { seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+    });
   } finally {
     progress.stop();
     await pool.end();
   }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { requests: done, seconds, rps: done / seconds, pool: poolSize };
+  return { requests: done, seconds: measured.seconds, rps: done / measured.seconds, pool: poolSize, cpu: measured.cpu };
 }
 
 async function createDatabase(serverUrl: string, name: string): Promise<string> {
@@ -161,18 +182,22 @@ async function runLoads(loads: Array<Parameters<typeof runLoad>[0]>): Promise<Lo
 }
 
 /** Recorded usage through one server, then through two on a database of their own; each with its ledger. */
-async function measureRecordedPg(settings: BenchSettings, serverUrl: string): Promise<{ allot: LoadResult; twoServers: LoadResult; key: string; databaseUrl: string; ledgers: LedgerCheck[] }> {
+async function measureRecordedPg(
+  settings: BenchSettings, pgServer: EmbeddedPostgresServer,
+): Promise<{ allot: Measured; twoServers: Measured; key: string; databaseUrl: string; ledgers: LedgerCheck[] }> {
+  const serverUrl = pgServer.url;
   const databaseUrl = await createDatabase(serverUrl, 'allot_bench');
   const allot = await startAllot(allotEnv(databaseUrl));
   let key: string;
-  let measured: LoadResult;
+  let measured: Measured;
   let ledger: LedgerCheck;
   try {
     key = await setUpUsageShop(new AllotClient(allot.url));
     const step = usageStep({ shopId: BENCH_SHOP, users: USERS, prefix: 'pg' });
     const common = { url: allot.url, connections: settings.connections, headers: { authorization: `Bearer ${key}` }, steps: [step] };
     const warm = await runLoad({ ...common, label: 'PostgreSQL warm-up', amount: settings.warmupRequests });
-    measured = await runLoad({ ...common, label: 'allot on PostgreSQL: POST /v1/usage, 32 conn', amount: settings.postgresRequests });
+    measured = await withCpu(pgServer, () => processCpu(allot.pid), () =>
+      runLoad({ ...common, label: 'allot on PostgreSQL: POST /v1/usage, 32 conn', amount: settings.postgresRequests }));
     ledger = checkLedger('recorded usage (PostgreSQL)', await postgresLedger(databaseUrl, BENCH_SHOP), {
       events: warm.ackedRequests + measured.ackedRequests, tokens: warm.ackedTokens + measured.ackedTokens,
     });
@@ -194,7 +219,8 @@ async function measureRecordedPg(settings: BenchSettings, serverUrl: string): Pr
       steps: [steps[i]!], label, amount: amount / 2,
     }));
     const warm = await runLoads(loads('two servers warm-up', settings.warmupRequests));
-    const two = await runLoads(loads('two allot servers on one PostgreSQL, 2 × 16 conn', settings.postgresRequests));
+    const two = await withCpu(pgServer, () => servers.reduce((sum, server) => sum + processCpu(server.pid), 0), () =>
+      runLoads(loads('two allot servers on one PostgreSQL, 2 × 16 conn', settings.postgresRequests)));
     const twoLedger = checkLedger('recorded usage, two servers (PostgreSQL)', await postgresLedger(twoUrl, BENCH_SHOP), {
       events: warm.ackedRequests + two.ackedRequests, tokens: warm.ackedTokens + two.ackedTokens,
     });
@@ -246,16 +272,16 @@ async function measureHotPg(settings: BenchSettings, databaseUrl: string): Promi
 export async function measurePostgres(settings: BenchSettings): Promise<PostgresOutcome> {
   const server = await progress.around('starting embedded PostgreSQL', () => startEmbeddedPostgres());
   try {
-    const recorded = await measureRecordedPg(settings, server.url);
+    const recorded = await measureRecordedPg(settings, server);
     const hot = await measureHotPg(settings, recorded.databaseUrl);
     const amount = settings.postgresRequests;
     const concurrency = settings.connections;
     const reference = await runPlain(
-      `reference: one UPDATE … RETURNING an event, ${concurrency} concurrent`, referenceEvent, recorded.databaseUrl, recorded.key,
+      `reference: one UPDATE … RETURNING an event, ${concurrency} concurrent`, referenceEvent, server, recorded.databaseUrl, recorded.key,
       amount, concurrency, concurrency,
     );
     const plain = await runPlain(
-      `plain pg client, allot's former statements, ${concurrency} concurrent`, formerEvent, recorded.databaseUrl, recorded.key,
+      `plain pg client, allot's former statements, ${concurrency} concurrent`, formerEvent, server, recorded.databaseUrl, recorded.key,
       amount, concurrency, POOL_SIZE,
     );
     return {
@@ -297,5 +323,25 @@ export function postgresFigures(o: PostgresOutcome): Figure[] {
       name: 'PostgreSQL: two allot servers, 2 × 16 conn', value: o.twoServers.rps, unit: 'req/s',
       target: `> 1× one server (${two.toFixed(2)}×)`, pass: two > 1, detail: { ...o.twoServers },
     },
+    ...cpuFigures(o),
+  ];
+}
+
+/** µs of CPU per event: less sensitive than req/s to other work on a shared machine. */
+function cpuFigures(o: PostgresOutcome): Figure[] {
+  const perEvent = (seconds: number, events: number) => (seconds / events) * 1e6;
+  const pgAllot = perEvent(o.allot.cpu.postgres, o.allot.requests);
+  const pgReference = perEvent(o.reference.cpu.postgres, o.reference.requests);
+  const pgFormer = perEvent(o.plain.cpu.postgres, o.plain.requests);
+  const pgTwo = perEvent(o.twoServers.cpu.postgres, o.twoServers.requests);
+  const info = (name: string, value: number, unit: string): Figure => ({ name, value, unit, target: '', pass: null });
+  return [
+    info('PostgreSQL CPU per event: allot, 1 server', pgAllot, 'µs'),
+    info('PostgreSQL CPU per event: allot, 2 servers', pgTwo, 'µs'),
+    info('PostgreSQL CPU per event: reference', pgReference, 'µs'),
+    info("PostgreSQL CPU per event: plain client, allot's former SQL", pgFormer, 'µs'),
+    info('allot server CPU per event (HTTP included)', perEvent(o.allot.cpu.client, o.allot.requests), 'µs'),
+    info('reference client CPU per event', perEvent(o.reference.cpu.client, o.reference.requests), 'µs'),
+    info('PostgreSQL CPU per event, reference / allot', pgReference / pgAllot, '×'),
   ];
 }

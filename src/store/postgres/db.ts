@@ -8,21 +8,23 @@
  * makes requests fail fast; when it comes back, the next request works.
  *
  * Transactions are group-committed, as on SQLite: those that arrive together
- * run back to back on one connection inside one BEGIN … COMMIT, each in its
- * own SAVEPOINT so a failing one rolls back alone, and every caller is
- * answered after the shared COMMIT. The first of a batch needs no savepoint
- * (it fails by rolling back the whole, still empty, transaction), so a
- * batch costs one round trip a transaction plus its COMMIT, and one commit
- * (one WAL flush) for all of them. A few batches run at once, each on its
- * own connection.
+ * run back to back on one connection inside one BEGIN … COMMIT, and every
+ * caller is answered after the shared COMMIT (one WAL flush for all). A
+ * failing one must fail alone. Savepoints give that but cost a round trip
+ * each, and failures are rare, so a batch starts without them: when a
+ * member other than the first fails, the batch rolls back and runs again
+ * with a savepoint before every member (rolled back to when that member
+ * fails), and so do the next few batches. The first member needs none: it
+ * fails by rolling back the whole, still empty, transaction. A few batches
+ * run at once, each on its own connection.
  *
  * Batches lock rows in no common order, so two of them (on one server or
  * two) may each wait for a row the other holds. A batch waits for a lock
- * at most `BATCH_LOCK_TIMEOUT`: a transaction that waited longer rolls back
- * to its savepoint and runs again in a later batch, and the rest of its
- * batch commits, which frees the rows the other batch waits for. One that
- * keeps waiting runs alone, without the limit (where PostgreSQL's deadlock
- * detector decides).
+ * at most `BATCH_LOCK_TIMEOUT`: a member that waited longer runs again in a
+ * later batch, the rest of its batch commits and frees the rows the other
+ * waits for, and fewer batches run at once for a while (they were queueing
+ * for the same rows). One that keeps waiting runs alone, without the limit
+ * (where PostgreSQL's deadlock detector decides).
  *
  * @example
  * const db = await openPostgres('postgres://allot:secret@localhost/allot');
@@ -64,6 +66,10 @@ const DEFAULT_BATCHES = 4;
 const BATCH_LOCK_TIMEOUT = '100ms';
 /** Lock waits a transaction gives up in batches before it runs alone. */
 const BATCHED_LOCK_WAITS = 3;
+/** Batches without a lock wait after which one more may run at once. */
+const CLEAN_BATCHES_TO_WIDEN = 8;
+/** Batches run with a savepoint before every member after one without them failed. */
+const CAREFUL_BATCHES = 16;
 
 const BEGIN = 'BEGIN';
 // One round trip: the simple query protocol runs both statements.
@@ -118,11 +124,17 @@ export interface PostgresOptions {
   poolSize?: number;
   /** Most batches of transactions in flight at once (each holds a connection); 4 by default, at most the pool's size. */
   batches?: number;
+  /**
+   * `always`: a savepoint before every member of a batch but the first.
+   * `after-failure` (default): none until a member fails; that batch then rolls
+   * back and runs again with them, as do the next few.
+   */
+  savepoints?: 'always' | 'after-failure';
 }
 
 /** The PostgreSQL `Db`, with counters of its group commit (for tests and diagnostics). */
 export interface PostgresDb extends Db {
-  readonly stats: { readonly batches: number; readonly transactions: number; readonly lockWaits: number };
+  readonly stats: { readonly batches: number; readonly transactions: number; readonly lockWaits: number; readonly replays: number };
 }
 
 interface Pending {
@@ -133,13 +145,19 @@ interface Pending {
   conflicts: number;
   /** Times it gave up waiting for a lock inside a batch. */
   lockWaits: number;
+  /** Runs next in a batch with a savepoint before every member (a batch without them failed). */
+  careful: boolean;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: 'again' };
 
+/** A member of a batch without savepoints failed: the batch rolls back and runs again, with them. */
+class CarefulReplay extends Error {}
+
 export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<PostgresDb> {
   const poolSize = options.poolSize ?? 10;
   const maxBatches = Math.max(1, Math.min(options.batches ?? DEFAULT_BATCHES, poolSize));
+  const savepoints = options.savepoints ?? 'after-failure';
   const connection = {
     connectionString: url,
     types,
@@ -169,10 +187,20 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   /** Transactions waiting out the pause before they run again. */
   let pausing = 0;
   let closed = false;
-  const stats = { batches: 0, transactions: 0, lockWaits: 0 };
+  const stats = { batches: 0, transactions: 0, lockWaits: 0, replays: 0 };
+  /** While above zero, batches take a savepoint before every member (a recent batch had a failing one). */
+  let careful = savepoints === 'always' ? Number.POSITIVE_INFINITY : 0;
+
+  /**
+   * Batches allowed in flight now: halved when one gave up waiting for a lock
+   * (they were queueing for the same rows), one more after a run of batches
+   * that waited for none.
+   */
+  let parallel = maxBatches;
+  let cleanBatches = 0;
 
   function schedule(): void {
-    if (scheduled || queue.length === 0 || inFlight >= maxBatches) return;
+    if (scheduled || queue.length === 0 || inFlight >= parallel) return;
     scheduled = true;
     // Transactions that arrive in the same turn of the event loop join one batch.
     setImmediate(startBatches);
@@ -180,14 +208,16 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
 
   function startBatches(): void {
     scheduled = false;
-    while (queue.length > 0 && inFlight < maxBatches) {
+    while (queue.length > 0 && inFlight < parallel) {
       // A transaction that kept waiting for locks in batches runs alone, without the lock timeout.
       const solo = queue[0]!.lockWaits >= BATCHED_LOCK_WAITS;
       const batch = solo ? queue.splice(0, 1) : takeBatch();
       inFlight++;
       stats.batches++;
       stats.transactions += batch.length;
-      void runBatch(batch, solo).finally(() => {
+      const withSavepoints = solo || careful > 0 || batch.some((pending) => pending.careful);
+      if (careful > 0) careful--;
+      void runBatch(batch, solo, withSavepoints).finally(() => {
         inFlight--;
         schedule();
       });
@@ -199,7 +229,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     let n = 0;
     while (n < queue.length && n < MAX_BATCH && queue[n]!.lockWaits < BATCHED_LOCK_WAITS) n++;
     // Spread what is queued over the free connections rather than leave them idle.
-    const share = Math.ceil(queue.length / (maxBatches - inFlight));
+    const share = Math.ceil(queue.length / (parallel - inFlight));
     return queue.splice(0, Math.max(1, Math.min(n, share)));
   }
 
@@ -209,7 +239,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
    * when the transaction as a whole fails, every member fails with its error
    * (or runs again, when that error is a conflict worth retrying).
    */
-  async function runBatch(batch: Pending[], solo: boolean): Promise<void> {
+  async function runBatch(batch: Pending[], solo: boolean, withSavepoints: boolean): Promise<void> {
     let client: PoolClient;
     try {
       client = await pool.connect();
@@ -236,12 +266,15 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     try {
       for (const pending of batch) {
         const first = !open;
-        await control(first ? (solo ? BEGIN : BEGIN_BATCH) : SAVEPOINT);
+        if (first) await control(solo ? BEGIN : BEGIN_BATCH);
+        else if (withSavepoints) await control(SAVEPOINT);
         open = true;
+        pending.careful = false;
         try {
           outcomes.push({ ok: true, value: await pending.work(tx) });
         } catch (error) {
           if (error instanceof DatabaseUnavailable) throw error;
+          if (!first && !withSavepoints) throw new CarefulReplay();
           memo.clear();
           if (first) {
             await control('ROLLBACK');
@@ -255,9 +288,17 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
       if (open) await control('COMMIT');
     } catch (error) {
       broken = await rollback(client, error);
+      outcomes.length = 0;
+      if (error instanceof CarefulReplay) {
+        // Nothing was committed: the batch runs again at once, this time with savepoints, and the next ones too.
+        stats.replays++;
+        careful = CAREFUL_BATCHES;
+        for (const pending of batch) pending.careful = true;
+        queue.unshift(...batch);
+        return;
+      }
       const failure = normalise(error);
       // Nothing of the batch was committed: every member fails with the batch, or runs again.
-      outcomes.length = 0;
       for (const pending of batch) outcomes.push(again(pending, failure) ? { ok: 'again' } : { ok: false, error: failure });
     } finally {
       client.off('error', onClientError);
@@ -270,6 +311,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   function again(pending: Pending, error: unknown): boolean {
     if (closed) return false;
     const code = sqlState(error);
+    if (code === LOCK_NOT_AVAILABLE) {
+      parallel = Math.max(1, Math.floor(parallel / 2));
+      cleanBatches = 0;
+    }
     if (code === LOCK_NOT_AVAILABLE && pending.lockWaits < BATCHED_LOCK_WAITS) {
       pending.lockWaits++;
       stats.lockWaits++;
@@ -280,6 +325,10 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
   }
 
   function settle(batch: Pending[], outcomes: Outcome[]): void {
+    if (parallel < maxBatches && ++cleanBatches >= CLEAN_BATCHES_TO_WIDEN) {
+      parallel++;
+      cleanBatches = 0;
+    }
     const retries: Pending[] = [];
     batch.forEach((pending, i) => {
       const outcome = outcomes[i]!;
@@ -308,7 +357,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
       if (closed) return Promise.reject(new DatabaseUnavailable('database closed'));
       return new Promise<T>((resolve, reject) => {
-        queue.push({ work, resolve: resolve as (value: unknown) => void, reject, conflicts: 0, lockWaits: 0 });
+        queue.push({ work, resolve: resolve as (value: unknown) => void, reject, conflicts: 0, lockWaits: 0, careful: false });
         schedule();
       });
     },
