@@ -26,7 +26,7 @@ const figures: Figure[] = [];
 const ledgers: LedgerCheck[] = [];
 const dir = await mkdtemp(join(tmpdir(), 'allot-bench-'));
 
-const steps = { throughput: 8, hot: 2, status: 6, sweep: 2, postgres: settings.postgres ? 4 : 0 };
+const steps = { throughput: 8, hot: 2, status: 6, sweep: 2, postgres: settings.postgres ? 11 : 0 };
 progress.plan(Object.entries(steps).reduce((sum, [name, n]) => sum + (wanted(name) ? n : 0), 0));
 const m = machine();
 console.log(`allot benchmark, scale ${settings.scale}: ${m.cpu}, ${m.cores} cores, ${m.memory_gb} GB, Node ${m.node}`);
@@ -63,7 +63,7 @@ try {
     try {
       const outcome = await measurePostgres(settings);
       figures.push(...postgresFigures(outcome));
-      ledgers.push(outcome.ledger);
+      ledgers.push(...outcome.ledgers);
     } catch (error) {
       // Keep the figures already measured: report the failure as a figure of its own.
       figures.push({ name: 'PostgreSQL scenario', value: 0, unit: 'failed', target: 'runs', pass: false, detail: { error: String(error) } });

@@ -5,7 +5,8 @@ import { AllotError } from '../domain/errors.ts';
 import type { Subscription } from '../domain/model.ts';
 import { findPlan, findSubscriptionById } from '../store/subscriptions.ts';
 import {
-  addDailyUsage, addUsage, addUsageToLive, MAX_PERIOD_TOKENS, findUsageEvent, type MeteredLive, insertUsageEvent, listUsageEvents, type Counters, type UsageEventRow,
+  addDailyUsage, addUsage, MAX_PERIOD_TOKENS, findUsageEvent, insertUsageEvent, listUsageEvents, recordLiveUsage, storedCounters, type Counters,
+  type UsageEventRow,
 } from '../store/usage.ts';
 import { RetryUnit, type Services, type Unit } from './context.ts';
 import { sha256 } from './hash.ts';
@@ -85,14 +86,7 @@ export function usageContentHash(input: UsageInput, tokens: number, enforce: boo
   }));
 }
 
-/**
- * What an event row keeps of its answer: the counters right after it, as a
- * JSON array `[used, reserved, allocated]`; the rest of the answer is the
- * row's own columns. Rows written before this format hold the whole answer.
- */
-export function storedCounters(counters: Pick<Counters, 'used_tokens' | 'reserved_tokens' | 'allocated_tokens'>): string {
-  return `[${counters.used_tokens},${counters.reserved_tokens},${counters.allocated_tokens}]`;
-}
+export { storedCounters };
 
 function storedResult(event: UsageEventRow): UsageResult {
   const stored = JSON.parse(event.result) as UsageResult | [number, number, number];
@@ -156,20 +150,6 @@ export async function meter(
   }
 }
 
-/** Meters the live subscription of (shop, user), in one statement when it needs no bringing up to date. */
-async function meterLive(
-  unit: Unit,
-  shop: ShopId,
-  userId: string,
-  tokens: number,
-  enforce: boolean,
-): Promise<{ sub: MeteredLive; counters: Counters }> {
-  const sub = await addUsageToLive(unit.q, shop, userId, unit.now, tokens, enforce);
-  if (!sub) return meter(unit, await requireLive(unit, shop, userId), tokens, enforce ? 'enforce' : 'record');
-  await addDailyUsage(unit.q, sub.id, sub.current_period_start, isoDay(unit.now), tokens);
-  return { sub, counters: sub };
-}
-
 export function usageResult(
   eventId: string,
   sub: Pick<Subscription, 'id'>,
@@ -220,7 +200,17 @@ export async function recordUsage(services: Services, scope: Scope, input: Usage
     lookFirst = true;
     let metered;
     try {
-      metered = await meterLive(unit, shop, input.user_id, tokens, enforce);
+      // The common case in one step: the live subscription needs nothing brought up to date and takes the usage.
+      const recorded = await recordLiveUsage(unit.q, services.db.dialect, {
+        shop_id: shop, event_id: input.event_id, user_id: input.user_id, tokens, input_tokens: input.input_tokens ?? null,
+        output_tokens: input.output_tokens ?? null, model: input.model ?? null, enforce,
+      }, unit.now, isoDay(unit.now));
+      if (recorded) {
+        // Another request stored the same event while this one ran: undo and answer as a duplicate.
+        if (!recorded.stored) throw new RetryUnit('event stored concurrently');
+        return usageResult(input.event_id, recorded.sub, tokens, recorded.sub);
+      }
+      metered = await meter(unit, await requireLive(unit, shop, input.user_id), tokens, enforce ? 'enforce' : 'record');
     } catch (error) {
       // A database error (a deadlock, say) leaves the transaction unusable: let the store retry it whole.
       if (!(error instanceof AllotError)) throw error;

@@ -1,5 +1,5 @@
 /** SQL for usage events, daily rollups, reservations and the quota counters. */
-import type { Queryable } from './db.ts';
+import type { Dialect, Queryable } from './db.ts';
 import type { ShopId } from '../service/scope.ts';
 import { LIVE } from './subscriptions.ts';
 
@@ -98,6 +98,90 @@ const addUsageToLiveSql = (guard: string) => `UPDATE subscriptions SET used_toke
 // Built once: the statement cache is keyed by the SQL text.
 const ADD_USAGE_TO_LIVE = addUsageToLiveSql(BELOW_CEILING);
 const ADD_USAGE_TO_LIVE_ENFORCED = addUsageToLiveSql(FITS);
+
+/**
+ * What an event row keeps of its answer: the counters right after it, as a
+ * JSON array `[used, reserved, allocated]`; the rest of the answer is the
+ * row's own columns. Rows written before this format hold the whole answer.
+ * The statement `recordLiveUsage` runs on PostgreSQL writes the same text.
+ */
+export function storedCounters(counters: Pick<Counters, 'used_tokens' | 'reserved_tokens' | 'allocated_tokens'>): string {
+  return `[${counters.used_tokens},${counters.reserved_tokens},${counters.allocated_tokens}]`;
+}
+
+/** A recorded event as `POST /v1/usage` describes it; the rest of its row comes from the subscription it metered. */
+export interface LiveUsageEvent {
+  shop_id: ShopId;
+  event_id: string;
+  user_id: string;
+  tokens: number;
+  input_tokens: number | null;
+  output_tokens: number | null;
+  model: string | null;
+  enforce: boolean;
+}
+
+/**
+ * The common case of recording an event, at once: the live subscription of
+ * (shop, user) takes the usage as `addUsageToLive` decides, today's rollup
+ * grows, and the event is stored with the counters after it (`storedCounters`'
+ * format), unless its (shop, event_id) exists. On PostgreSQL this is one
+ * statement (a data-modifying CTE), on SQLite the same three statements in a
+ * row. Answers `undefined` when the subscription could not take it (nothing
+ * changed), and `stored: false` when the event existed (the counters and the
+ * rollup changed: the caller rolls back).
+ */
+export async function recordLiveUsage(
+  q: Queryable,
+  dialect: Dialect,
+  event: LiveUsageEvent,
+  now: number,
+  day: string,
+): Promise<{ sub: MeteredLive; stored: boolean } | undefined> {
+  if (dialect === 'postgres') {
+    const row = await q.one<MeteredLive & { stored: boolean }>(event.enforce ? RECORD_LIVE_ENFORCED : RECORD_LIVE, [
+      event.tokens, event.shop_id, event.user_id, now, event.tokens,
+      day, event.tokens,
+      event.shop_id, event.event_id, event.user_id, event.tokens, event.input_tokens, event.output_tokens, event.model,
+      event.enforce ? 1 : 0, day, now,
+    ]);
+    if (!row) return undefined;
+    const { stored, ...sub } = row;
+    return { sub, stored };
+  }
+  const sub = await addUsageToLive(q, event.shop_id, event.user_id, now, event.tokens, event.enforce);
+  if (!sub) return undefined;
+  await addDailyUsage(q, sub.id, sub.current_period_start, day, event.tokens);
+  const stored = await insertUsageEvent(q, {
+    shop_id: event.shop_id, event_id: event.event_id, subscription_id: sub.id, user_id: event.user_id, tokens: event.tokens,
+    input_tokens: event.input_tokens, output_tokens: event.output_tokens, model: event.model, enforce: event.enforce ? 1 : 0,
+    reservation_id: null, period_start: sub.current_period_start, day, created_at: now, request_hash: '',
+    result: storedCounters(sub),
+  });
+  return { sub, stored };
+}
+
+// PostgreSQL runs every part of a data-modifying WITH, referenced or not, on one snapshot;
+// the subscription's row lock, taken first, orders it with every other change of the counters.
+const recordLiveSql = (guard: string) => `WITH metered AS (
+    ${addUsageToLiveSql(guard)}
+  ), rollup AS (
+    INSERT INTO daily_usage (subscription_id, period_start, day, tokens, queries)
+    SELECT id, current_period_start, ?::text, ?::bigint, 1 FROM metered
+    ON CONFLICT (subscription_id, period_start, day)
+    DO UPDATE SET tokens = daily_usage.tokens + excluded.tokens, queries = daily_usage.queries + 1
+  ), stored AS (
+    INSERT INTO usage_events (shop_id, event_id, subscription_id, user_id, tokens, input_tokens, output_tokens, model,
+      enforce, reservation_id, period_start, day, created_at, request_hash, result)
+    SELECT ?::text, ?::text, id, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::integer, NULL, current_period_start,
+      ?::text, ?::bigint, '', '[' || used_tokens || ',' || reserved_tokens || ',' || allocated_tokens || ']'
+    FROM metered
+    ON CONFLICT (shop_id, event_id) DO NOTHING
+    RETURNING 1
+  )
+  SELECT metered.*, EXISTS (SELECT 1 FROM stored) AS stored FROM metered`;
+const RECORD_LIVE = recordLiveSql(BELOW_CEILING);
+const RECORD_LIVE_ENFORCED = recordLiveSql(FITS);
 
 /** Places a hold in one statement, only while the allowance covers it. */
 export async function addHold(q: Queryable, subscriptionId: string, periodStart: number, tokens: number): Promise<Counters | undefined> {

@@ -3,9 +3,28 @@
  *
  * It hides PostgreSQL's quirks from the store: `?` placeholders become
  * `$1..$n`, BIGINT and NUMERIC come back as numbers, serialization failures
- * and deadlocks retry the whole transaction, and errors are normalised to
+ * and deadlocks retry the transaction, and errors are normalised to
  * `UniqueViolation` and `DatabaseUnavailable`. A database that goes away
  * makes requests fail fast; when it comes back, the next request works.
+ *
+ * Transactions are group-committed, as on SQLite: those that arrive together
+ * run back to back on one connection inside one BEGIN … COMMIT, and every
+ * caller is answered after the shared COMMIT (one WAL flush for all). A
+ * failing one must fail alone. Savepoints give that but cost a round trip
+ * each, and failures are rare, so a batch starts without them: when a
+ * member other than the first fails, the batch rolls back and runs again
+ * with a savepoint before every member (rolled back to when that member
+ * fails), and so do the next few batches. The first member needs none: it
+ * fails by rolling back the whole, still empty, transaction. A few batches
+ * run at once, each on its own connection.
+ *
+ * Batches lock rows in no common order, so two of them (on one server or
+ * two) may each wait for a row the other holds. A batch waits for a lock
+ * at most `BATCH_LOCK_TIMEOUT`: a member that waited longer runs again in a
+ * later batch, the rest of its batch commits and frees the rows the other
+ * waits for, and fewer batches run at once for a while (they were queueing
+ * for the same rows). One that keeps waiting runs alone, without the limit
+ * (where PostgreSQL's deadlock detector decides).
  *
  * @example
  * const db = await openPostgres('postgres://allot:secret@localhost/allot');
@@ -39,9 +58,28 @@ const STATEMENT_TIMEOUT_MS = 10_000;
 /** Client-side guard for a server that stops answering; longer than the server's own timeout. */
 const QUERY_TIMEOUT_MS = 12_000;
 const TRANSACTION_ATTEMPTS = 5;
+/** Most transactions of one batch: PostgreSQL keeps up to 64 subtransactions of a transaction in shared memory. */
+const MAX_BATCH = 60;
+/** Batches in flight at once, each on its own pooled connection. */
+const DEFAULT_BATCHES = 4;
+/** How long a batched statement waits for a row lock before its transaction runs again later. */
+const BATCH_LOCK_TIMEOUT = '100ms';
+/** Lock waits a transaction gives up in batches before it runs alone. */
+const BATCHED_LOCK_WAITS = 3;
+/** Batches without a lock wait after which one more may run at once. */
+const CLEAN_BATCHES_TO_WIDEN = 8;
+/** Batches run with a savepoint before every member after one without them failed. */
+const CAREFUL_BATCHES = 16;
+
+const BEGIN = 'BEGIN';
+// One round trip: the simple query protocol runs both statements.
+const BEGIN_BATCH = `BEGIN; SET LOCAL lock_timeout = '${BATCH_LOCK_TIMEOUT}'`;
+const SAVEPOINT = 'SAVEPOINT allot_tx';
+const ROLLBACK_TO = 'ROLLBACK TO SAVEPOINT allot_tx';
 
 const SERIALIZATION_FAILURE = '40001';
 const DEADLOCK_DETECTED = '40P01';
+const LOCK_NOT_AVAILABLE = '55P03';
 const UNIQUE_VIOLATION = '23505';
 
 /** SQLSTATEs that mean the server is going away or refusing connections. */
@@ -84,9 +122,42 @@ class QuickConnectClient extends pg.Client {
 export interface PostgresOptions {
   /** Most connections the pool opens; 10 by default. */
   poolSize?: number;
+  /** Most batches of transactions in flight at once (each holds a connection); 4 by default, at most the pool's size. */
+  batches?: number;
+  /**
+   * `always`: a savepoint before every member of a batch but the first.
+   * `after-failure` (default): none until a member fails; that batch then rolls
+   * back and runs again with them, as do the next few.
+   */
+  savepoints?: 'always' | 'after-failure';
 }
 
-export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<Db> {
+/** The PostgreSQL `Db`, with counters of its group commit (for tests and diagnostics). */
+export interface PostgresDb extends Db {
+  readonly stats: { readonly batches: number; readonly transactions: number; readonly lockWaits: number; readonly replays: number };
+}
+
+interface Pending {
+  work: (tx: Queryable) => Promise<unknown>;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+  /** Attempts that failed on a serialization failure or deadlock. */
+  conflicts: number;
+  /** Times it gave up waiting for a lock inside a batch. */
+  lockWaits: number;
+  /** Runs next in a batch with a savepoint before every member (a batch without them failed). */
+  careful: boolean;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown } | { ok: 'again' };
+
+/** A member of a batch without savepoints failed: the batch rolls back and runs again, with them. */
+class CarefulReplay extends Error {}
+
+export async function openPostgres(url: string, options: PostgresOptions = {}): Promise<PostgresDb> {
+  const poolSize = options.poolSize ?? 10;
+  const maxBatches = Math.max(1, Math.min(options.batches ?? DEFAULT_BATCHES, poolSize));
+  const savepoints = options.savepoints ?? 'after-failure';
   const connection = {
     connectionString: url,
     types,
@@ -100,7 +171,7 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     // connecting one; the client class keeps the connect timeout short.
     connectionTimeoutMillis: POOL_WAIT_TIMEOUT_MS,
     Client: QuickConnectClient as unknown as new () => pg.ClientBase,
-    max: options.poolSize ?? 10,
+    max: poolSize,
     statement_timeout: STATEMENT_TIMEOUT_MS,
     query_timeout: QUERY_TIMEOUT_MS,
   });
@@ -110,49 +181,185 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
 
   const poolQueryable = bindQueryable((text, values) => pool.query(text, values));
 
-  async function transactionOnce<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
-    const client = await pool.connect().catch((error: unknown) => {
-      throw normalise(error);
-    });
+  const queue: Pending[] = [];
+  let scheduled = false;
+  let inFlight = 0;
+  /** Transactions waiting out the pause before they run again. */
+  let pausing = 0;
+  let closed = false;
+  const stats = { batches: 0, transactions: 0, lockWaits: 0, replays: 0 };
+  /** While above zero, batches take a savepoint before every member (a recent batch had a failing one). */
+  let careful = savepoints === 'always' ? Number.POSITIVE_INFINITY : 0;
+
+  /**
+   * Batches allowed in flight now: halved when one gave up waiting for a lock
+   * (they were queueing for the same rows), one more after a run of batches
+   * that waited for none.
+   */
+  let parallel = maxBatches;
+  let cleanBatches = 0;
+
+  function schedule(): void {
+    if (scheduled || queue.length === 0 || inFlight >= parallel) return;
+    scheduled = true;
+    // Transactions that arrive in the same turn of the event loop join one batch.
+    setImmediate(startBatches);
+  }
+
+  function startBatches(): void {
+    scheduled = false;
+    while (queue.length > 0 && inFlight < parallel) {
+      // A transaction that kept waiting for locks in batches runs alone, without the lock timeout.
+      const solo = queue[0]!.lockWaits >= BATCHED_LOCK_WAITS;
+      const batch = solo ? queue.splice(0, 1) : takeBatch();
+      inFlight++;
+      stats.batches++;
+      stats.transactions += batch.length;
+      const withSavepoints = solo || careful > 0 || batch.some((pending) => pending.careful);
+      if (careful > 0) careful--;
+      void runBatch(batch, solo, withSavepoints).finally(() => {
+        inFlight--;
+        schedule();
+      });
+    }
+  }
+
+  /** The queue's head, up to the first transaction that must run alone. */
+  function takeBatch(): Pending[] {
+    let n = 0;
+    while (n < queue.length && n < MAX_BATCH && queue[n]!.lockWaits < BATCHED_LOCK_WAITS) n++;
+    // Spread what is queued over the free connections rather than leave them idle.
+    const share = Math.ceil(queue.length / (parallel - inFlight));
+    return queue.splice(0, Math.max(1, Math.min(n, share)));
+  }
+
+  /**
+   * Runs a batch in one transaction on one connection, each member after a
+   * savepoint (the first after BEGIN). Members are answered after COMMIT;
+   * when the transaction as a whole fails, every member fails with its error
+   * (or runs again, when that error is a conflict worth retrying).
+   */
+  async function runBatch(batch: Pending[], solo: boolean, withSavepoints: boolean): Promise<void> {
+    let client: PoolClient;
+    try {
+      client = await pool.connect();
+    } catch (error) {
+      settle(batch, batch.map(() => ({ ok: false, error: normalise(error) })));
+      return;
+    }
     // A checked-out client has no pool listener: keep a server going away
     // between two statements from crashing the process.
     const onClientError = (): void => {};
     client.on('error', onClientError);
+    const memo = new Map<string, unknown>();
+    const tx: Queryable = { ...bindQueryable((text, values) => client.query(text, values)), memo };
+    const control = async (sql: string): Promise<void> => {
+      try {
+        await client.query(sql);
+      } catch (error) {
+        throw normalise(error);
+      }
+    };
+    const outcomes: Outcome[] = [];
+    let open = false;
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN').catch((error: unknown) => {
-        throw normalise(error);
-      });
-      const result = await work(bindQueryable((text, values) => client.query(text, values)));
-      await client.query('COMMIT').catch((error: unknown) => {
-        throw normalise(error);
-      });
-      return result;
+      for (const pending of batch) {
+        const first = !open;
+        if (first) await control(solo ? BEGIN : BEGIN_BATCH);
+        else if (withSavepoints) await control(SAVEPOINT);
+        open = true;
+        pending.careful = false;
+        try {
+          outcomes.push({ ok: true, value: await pending.work(tx) });
+        } catch (error) {
+          if (error instanceof DatabaseUnavailable) throw error;
+          if (!first && !withSavepoints) throw new CarefulReplay();
+          memo.clear();
+          if (first) {
+            await control('ROLLBACK');
+            open = false;
+          } else {
+            await control(ROLLBACK_TO);
+          }
+          outcomes.push(again(pending, error) ? { ok: 'again' } : { ok: false, error: normalise(error) });
+        }
+      }
+      if (open) await control('COMMIT');
     } catch (error) {
       broken = await rollback(client, error);
-      throw error;
+      outcomes.length = 0;
+      if (error instanceof CarefulReplay) {
+        // Nothing was committed: the batch runs again at once, this time with savepoints, and the next ones too.
+        stats.replays++;
+        careful = CAREFUL_BATCHES;
+        for (const pending of batch) pending.careful = true;
+        queue.unshift(...batch);
+        return;
+      }
+      const failure = normalise(error);
+      // Nothing of the batch was committed: every member fails with the batch, or runs again.
+      for (const pending of batch) outcomes.push(again(pending, failure) ? { ok: 'again' } : { ok: false, error: failure });
     } finally {
       client.off('error', onClientError);
       client.release(broken);
     }
+    settle(batch, outcomes);
   }
 
-  const db: Db = {
+  /** Whether a failed member runs again in a later batch (counting its attempt). */
+  function again(pending: Pending, error: unknown): boolean {
+    if (closed) return false;
+    const code = sqlState(error);
+    if (code === LOCK_NOT_AVAILABLE) {
+      parallel = Math.max(1, Math.floor(parallel / 2));
+      cleanBatches = 0;
+    }
+    if (code === LOCK_NOT_AVAILABLE && pending.lockWaits < BATCHED_LOCK_WAITS) {
+      pending.lockWaits++;
+      stats.lockWaits++;
+      return true;
+    }
+    if (isRetryable(error) && ++pending.conflicts < TRANSACTION_ATTEMPTS) return true;
+    return false;
+  }
+
+  function settle(batch: Pending[], outcomes: Outcome[]): void {
+    if (parallel < maxBatches && ++cleanBatches >= CLEAN_BATCHES_TO_WIDEN) {
+      parallel++;
+      cleanBatches = 0;
+    }
+    const retries: Pending[] = [];
+    batch.forEach((pending, i) => {
+      const outcome = outcomes[i]!;
+      if (outcome.ok === 'again') retries.push(pending);
+      else if (outcome.ok) pending.resolve(outcome.value);
+      else pending.reject(outcome.error);
+    });
+    if (retries.length === 0) return;
+    // A short pause lets the conflicting transaction finish first.
+    pausing += retries.length;
+    setTimeout(() => {
+      pausing -= retries.length;
+      queue.unshift(...retries);
+      schedule();
+    }, 1 + Math.random() * 5);
+  }
+
+  const db: PostgresDb = {
     dialect: 'postgres',
     forUpdate: ' FOR UPDATE',
+    stats,
     all: poolQueryable.all,
     one: poolQueryable.one,
     run: poolQueryable.run,
 
-    async transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await transactionOnce(work);
-        } catch (error) {
-          if (attempt >= TRANSACTION_ATTEMPTS || !isRetryable(error)) throw error;
-          await sleep(attempt * 5 + Math.random() * 20);
-        }
-      }
+    transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> {
+      if (closed) return Promise.reject(new DatabaseUnavailable('database closed'));
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ work, resolve: resolve as (value: unknown) => void, reject, conflicts: 0, lockWaits: 0, careful: false });
+        schedule();
+      });
     },
 
     async migrate(migrations: readonly Migration[]): Promise<string[]> {
@@ -184,6 +391,8 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     },
 
     async close(): Promise<void> {
+      closed = true;
+      while (inFlight > 0 || queue.length > 0 || pausing > 0) await sleep(1);
       await pool.end();
     },
   };
