@@ -1,18 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { launchChromium } from '../support/browser.ts';
 import { MASTER_KEY, seedPlans, startAllot, type Allot } from '../support/harness.ts';
 
-const CHROMIUM_ARGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-quic',
-];
 const SHOTS = process.env.ALLOT_SCREENSHOTS ?? '/tmp';
 const HOSTILE_NAME = '<img src=x onerror="window.__xss=1">Max & "more"';
-
-async function launch(): Promise<Browser> {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS });
-}
 
 async function ok(allot: Allot, method: string, path: string, body?: unknown): Promise<any> {
   const res = await allot.api(method, path, body);
@@ -56,7 +49,7 @@ test('dashboard: an operator follows a subscription from list to closed period',
   const allot = await startAllot('sqlite', { clock: '2026-03-01T09:00:00.000Z' });
   t.after(allot.close);
   await seed(allot);
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, locale: 'en-US' });
   const page = await context.newPage();
@@ -158,7 +151,7 @@ test('dashboard: a bad key shows the 401 problem detail; other errors show their
   await seedPlans(allot);
   const expected = await allot.api('GET', '/v1/plans', undefined, { key: 'allot_sk_not-a-real-key' });
   assert.equal(expected.status, 401);
-  const browser = await launch();
+  const browser = await launchChromium();
   t.after(() => browser.close());
   const page = await (await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'en-US' })).newPage();
 
