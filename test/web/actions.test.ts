@@ -235,7 +235,7 @@ async function shopClip(page: Page) {
   return { x: 0, y: 0, width: page.viewportSize()!.width, height: Math.ceil(box.y + box.height + 16) };
 }
 
-test('dashboard actions: a double-click creates one key', async (t) => {
+test('dashboard actions: a double-click creates one key; a retry after a lost answer replays it', async (t) => {
   const allot = await startAllot('sqlite', { clock: '2026-03-01T09:00:00.000Z' });
   t.after(allot.close);
   await seed(allot);
@@ -252,6 +252,29 @@ test('dashboard actions: a double-click creates one key', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 300));
   const keys = (await allot.api('GET', '/v1/api-keys', undefined)).body.data.filter((k: any) => k.name === 'twice');
   assert.equal(keys.length, 1, 'one key for one double-click');
+
+  // The answer is lost on the way back (the key was made); submitting again replays it instead of making another.
+  let lose = true;
+  await page.route('**/v1/api-keys', async (route) => {
+    if (route.request().method() === 'POST' && lose) {
+      lose = false;
+      await route.fetch();
+      await route.abort('connectionreset');
+      return;
+    }
+    await route.continue();
+  });
+  await page.getByLabel('Key name').fill('lost answer');
+  await page.getByLabel('Role').selectOption('admin');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.locator('#key-form-error .problem', { hasText: 'Server unreachable' }).waitFor();
+  assert.equal((await allot.api('GET', '/v1/api-keys')).body.data.filter((k: any) => k.name === 'lost answer').length, 1, 'the key of the lost answer was made');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.locator('#new-key', { hasText: 'Key lost answer created' }).waitFor();
+  const lost = (await allot.api('GET', '/v1/api-keys')).body.data.filter((k: any) => k.name === 'lost answer');
+  assert.equal(lost.length, 1, 'the retry replayed the first answer');
+  assert.ok((await page.getByLabel('New API key', { exact: true }).inputValue()).startsWith(lost[0].prefix));
+  await page.unroute('**/v1/api-keys');
 
   // Repeating the same submit after it succeeded is a new intent: a second key.
   await page.getByLabel('Key name').fill('twice');
