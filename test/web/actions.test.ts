@@ -139,7 +139,7 @@ test('dashboard actions: an admin creates, changes, suspends, resumes and cancel
   const shopBars = await page.locator('#shop-panel svg.chart rect.day-bar:not(.zero)').evaluateAll((rects) => rects.map((r) => [r.getAttribute('data-date'), Number(r.getAttribute('data-tokens'))]));
   assert.deepEqual(shopBars, [['2026-03-02', 30_000], ['2026-03-04', 50_000], ['2026-03-06', 25_000], ['2026-03-09', 30_000]]);
   assert.equal(await page.locator('#shop-daily-table tbody tr').count(), 30);
-  await page.screenshot({ path: `${SHOTS}/dashboard-shop-1280.png`, fullPage: false, clip: await shopClip(page) });
+  await page.screenshot({ path: `${SHOTS}/dashboard-shop-1280.png`, fullPage: true, clip: await shopClip(page) });
 
   // Alice: the upgrade advice opens the change form with Pro chosen; at period end explains and stores a pending plan.
   await page.locator('#subs-table').getByRole('button', { name: 'Open alice in acme' }).click();
@@ -230,9 +230,8 @@ test('dashboard actions: an admin creates, changes, suspends, resumes and cancel
 });
 
 async function shopClip(page: Page) {
-  const box = await page.locator('#shop-panel').boundingBox();
-  assert.ok(box);
-  return { x: 0, y: 0, width: page.viewportSize()!.width, height: Math.ceil(box.y + box.height + 16) };
+  const bottom = await page.locator('#shop-panel').evaluate((el) => el.getBoundingClientRect().bottom + window.scrollY);
+  return { x: 0, y: 0, width: page.viewportSize()!.width, height: Math.ceil(bottom + 16) };
 }
 
 test('dashboard actions: a double-click creates one key; a retry after a lost answer replays it', async (t) => {
@@ -315,7 +314,6 @@ test('dashboard actions: a shop key sees its shop and is offered no admin action
 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.equal(overflow, 0, 'nothing wider than a phone screen');
-  await page.locator('#shop-panel').scrollIntoViewIfNeeded();
-  await page.screenshot({ path: `${SHOTS}/dashboard-shop-390.png`, fullPage: false, clip: await shopClip(page) });
+  await page.screenshot({ path: `${SHOTS}/dashboard-shop-390.png`, fullPage: true, clip: await shopClip(page) });
   assert.deepEqual(errors, []);
 });

@@ -1076,38 +1076,42 @@ function drawShop(o, appendRows) {
     h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', text: 'All plans' }),
       ...['active', 'suspended', 'canceled'].map((st) => h('td', { class: 'num', 'data-status': st, text: fmtInt(byStatus[st]) })))));
   const atRisk = o.subscriptions.data.some((s) => s.at_risk);
-  const table = h('table', { class: 'data shop-subs', id: 'shop-subs' },
-    h('caption', { text: 'Live subscriptions: at risk first (past 75 % or running out before the period ends), then by usage' }),
+  const table = h('table', { class: 'data stack shop-subs', id: 'shop-subs', 'aria-labelledby': 'shop-subs-title', 'aria-describedby': 'shop-subs-order' },
+
     h('thead', {}, h('tr', {},
       h('th', { scope: 'col', text: 'User' }), h('th', { scope: 'col', text: 'Plan' }),
       h('th', { scope: 'col', class: 'num', 'aria-sort': 'descending', text: 'Usage' }), h('th', { scope: 'col', text: 'Risk' }))),
     h('tbody', { id: 'shop-subs-body' }, o.subscriptions.data.map(shopRow)));
   const more = h('button', { type: 'button', class: 'secondary more', id: 'shop-more', hidden: !o.subscriptions.next_cursor, text: 'More subscriptions' });
   more.addEventListener('click', () => loadShop(true));
-  $('shop-body').replaceChildren(
+  $('shop-body').replaceChildren();
+  append($('shop-body'), [
     h('div', { class: 'shop-grid' },
       h('div', { class: 'table-wrap' }, counts),
       h('section', { class: 'chart-section', 'aria-labelledby': 'shop-chart-title' },
         h('h3', { id: 'shop-chart-title', text: `Tokens per day, ${o.daily.from} → ${o.daily.to}` }),
         h('div', { id: 'shop-chart-slot' }, chart(o.daily, { titleId: 'shop-chart-desc', widthOf: 'shop-body', remember: false, tableId: 'shop-daily-table' })))),
-    h('h3', { text: 'Subscriptions by usage' }),
+    h('h3', { id: 'shop-subs-title', text: 'Subscriptions by usage' }),
+    h('p', { class: 'muted small', id: 'shop-subs-order', text: 'Live subscriptions: at risk first (past 75 % or running out before the period ends at this period\'s pace), then by usage, highest first.' }),
     atRisk || !o.subscriptions.data.length ? null : h('p', { class: 'muted', text: 'No subscription is at risk.' }),
     h('div', { class: 'table-wrap' }, table),
-    more);
+    more,
+  ]);
 }
 
 function shopRow(s) {
   const pct = s.usage_percentage;
   const risk = s.past_75 && s.runs_out_in_period ? 'past 75 %, runs out' : s.past_75 ? 'past 75 %' : s.runs_out_in_period ? 'runs out this period' : '';
   return h('tr', { 'data-user': s.user_id, class: s.at_risk ? 'at-risk' : null },
-    h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `Open ${s.user_id} in ${s.shop_id}`, text: s.user_id, onclick: () => openSubscription(s.shop_id, s.user_id) }),
-      s.status === 'suspended' ? h('span', { class: 'badge badge-suspended', text: 'suspended' }) : null),
-    h('td', { text: s.plan_display_name }),
-    h('td', { class: 'num' },
+    h('td', { 'data-label': 'User' }, h('div', {},
+      h('button', { type: 'button', class: 'link', 'aria-label': `Open ${s.user_id} in ${s.shop_id}`, text: s.user_id, onclick: () => openSubscription(s.shop_id, s.user_id) }),
+      s.status === 'suspended' ? h('span', { class: 'badge badge-suspended block-badge', text: 'suspended' }) : null)),
+    h('td', { 'data-label': 'Plan', text: s.plan_display_name }),
+    h('td', { class: 'num', 'data-label': 'Usage' }, h('div', {},
       h('span', { text: `${fmtDec(pct)}%` }),
       h('span', { class: 'muted small block', text: `${fmtInt(s.used_tokens)} / ${fmtInt(s.allocated_tokens)}` }),
-      h('span', { class: 'minibar', role: 'img', 'aria-label': `${fmtDec(pct)}% used` }, minibarFill(pct))),
-    h('td', {}, risk ? h('span', { class: 'badge badge-risk', text: risk }) : h('span', { class: 'muted', text: '—' })));
+      h('span', { class: 'minibar', role: 'img', 'aria-label': `${fmtDec(pct)}% used` }, minibarFill(pct)))),
+    h('td', { 'data-label': 'Risk' }, risk ? h('span', { class: 'badge badge-risk', text: risk }) : h('span', { class: 'muted', text: '—' })));
 }
 
 function announce(message) {
