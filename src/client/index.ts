@@ -17,6 +17,7 @@ import type { z } from 'zod';
 import type { apiKeyBody, apiKeySchema, createdApiKeySchema } from '../http/routes/api-keys.ts';
 import type { clockSchema, renewalResultSchema, testClockBody } from '../http/routes/operations.ts';
 import type { planBody, planSchema } from '../http/routes/plans.ts';
+import type { overviewSchema } from '../http/routes/shops.ts';
 import type { commitBody, commitSchema, releaseBody, reservationBody, reservationSchema } from '../http/routes/reservations.ts';
 import type {
   cancelBody, changeSchema, dailySeriesSchema, periodSchema, statusSchema, subscriptionChangeBody, subscriptionSchema,
@@ -53,6 +54,12 @@ export type RenewalResult = z.infer<typeof renewalResultSchema>;
 export type TestClockInput = z.input<typeof testClockBody>;
 export type Clock = z.infer<typeof clockSchema>;
 export type Problem = z.infer<typeof problem>;
+export type ShopOverview = z.infer<typeof overviewSchema>;
+
+export interface ShopOverviewParams extends PageParams {
+  from?: string;
+  to?: string;
+}
 
 export interface Page<T> {
   data: T[];
@@ -310,6 +317,12 @@ export class AllotClient {
       this.#data<Page<ApiKey>>('GET', '/v1/api-keys', { query: { ...params }, ...options }),
     iterate: (params: Omit<PageParams, 'cursor'> = {}) => paginate((cursor) => this.apiKeys.list({ ...params, cursor })),
     revoke: (id: string, options: ReadOptions = {}) => this.#data<ApiKey>('DELETE', `/v1/api-keys/${segment(id)}`, options),
+  };
+
+  readonly shops = {
+    /** Counts by plan and status, tokens per day, and a page of live subscriptions, those at risk first. */
+    overview: (shopId: string, params: ShopOverviewParams = {}, options: ReadOptions = {}) =>
+      this.#data<ShopOverview>('GET', `/v1/shops/${segment(shopId)}/overview`, { query: { ...params }, ...options }),
   };
 
   readonly renewals = {

@@ -12,7 +12,7 @@ const rankedSchema = subscriptionSchema.extend({
   runs_out_in_period: z.boolean().describe('at this period\'s pace so far (at least one day counted), the allowance runs out before the period ends'),
 });
 
-const overviewSchema = z.object({
+export const overviewSchema = z.object({
   shop_id: z.string(),
   as_of: instant,
   counts: z.array(z.object({ plan_id: z.string(), status: z.enum(['active', 'suspended', 'canceled']), subscriptions: z.number().int() })),
