@@ -224,6 +224,30 @@ test('dashboard actions: an admin creates, changes, suspends, resumes and cancel
   await eventually(async () => (await allot.api('GET', '/v1/plans', undefined, { key: secret })).status, (s) => s === 401, 'revoked key refused');
   await page.locator('#keys-body tr[data-key-id] .badge-canceled').waitFor();
 
+  // Escape closes a confirmation without acting.
+  const another = (await allot.api('POST', '/v1/api-keys', { name: 'kept', role: 'admin' })).body;
+  await page.getByLabel('Key name').fill('x');
+  await page.getByLabel('Role').selectOption('admin');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  await page.getByLabel('New API key', { exact: true }).waitFor();
+  await page.getByRole('button', { name: 'Revoke key kept' }).focus();
+  await page.keyboard.press('Enter');
+  await dialog.waitFor();
+  await page.keyboard.press('Escape');
+  assert.equal(await dialog.isVisible(), false);
+  assert.equal(await page.evaluate(() => document.activeElement?.getAttribute('aria-label')), 'Revoke key kept', 'focus returns to the button');
+  assert.equal((await allot.api('GET', '/v1/api-keys')).body.data.find((k: any) => k.id === another.id).revoked_at, null);
+
+  // Every control has a name.
+  const unnamed = await page.evaluate(() => [...document.querySelectorAll('input, select, button, textarea')]
+    .filter((el) => {
+      const control = el as HTMLInputElement;
+      if (el.tagName === 'BUTTON') return !(el.getAttribute('aria-label') || el.textContent?.trim());
+      return !(control.labels?.length || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby'));
+    })
+    .map((el) => el.outerHTML.slice(0, 120)));
+  assert.deepEqual(unnamed, []);
+
   assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
   assert.equal(await page.locator('#plans-body b').count(), 0, 'a plan name is text');
   assert.deepEqual(errors, []);
@@ -311,6 +335,11 @@ test('dashboard actions: a shop key sees its shop and is offered no admin action
   await eventually(get(allot, '/v1/subscriptions/acme/dave'), (s) => s.status === 'suspended', 'suspended by the shop key');
   await page.getByRole('button', { name: 'Resume' }).waitFor();
   await page.screenshot({ path: `${SHOTS}/dashboard-subscription-390.png`, fullPage: true });
+  // From the keyboard: focus and Enter.
+  await page.getByRole('button', { name: 'Resume' }).focus();
+  await page.keyboard.press('Enter');
+  await eventually(get(allot, '/v1/subscriptions/acme/dave'), (s) => s.status === 'active', 'resumed from the keyboard');
+  await page.getByRole('button', { name: 'Suspend' }).waitFor();
 
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.equal(overflow, 0, 'nothing wider than a phone screen');

@@ -26,6 +26,7 @@ const state = {
   shopShown: null,
   shopRequest: 0,
   shopCursor: null,
+  shopDaily: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -198,6 +199,7 @@ function disconnect() {
   state.detailRequest++;
   state.subsRequest++;
   state.shopRequest++;
+  state.shopDaily = null;
   showShop(null);
   $('keys-body').replaceChildren();
   $('new-key').replaceChildren();
@@ -520,7 +522,7 @@ function compact(n) {
 
 // The chart is drawn at the width it is shown at, so its labels keep their size on a phone.
 function chartWidth(container = 'detail-body') {
-  const available = $(container).clientWidth || 640;
+  const available = $(container)?.clientWidth || 640;
   return Math.round(Math.min(900, Math.max(280, available)));
 }
 
@@ -1050,8 +1052,11 @@ function showShop(shop) {
   if (shop) loadShop();
 }
 
+const shopChartOptions = { titleId: 'shop-chart-desc', widthOf: 'shop-chart-slot', remember: false, tableId: 'shop-daily-table' };
+
 function drawShop(o, appendRows) {
   state.shopCursor = o.subscriptions.next_cursor;
+  if (!appendRows) state.shopDaily = o.daily;
   if (appendRows) {
     $('shop-subs-body').append(...o.subscriptions.data.map(shopRow));
     $('shop-more').hidden = !o.subscriptions.next_cursor;
@@ -1090,13 +1095,15 @@ function drawShop(o, appendRows) {
       h('div', { class: 'table-wrap' }, counts),
       h('section', { class: 'chart-section', 'aria-labelledby': 'shop-chart-title' },
         h('h3', { id: 'shop-chart-title', text: `Tokens per day, ${o.daily.from} → ${o.daily.to}` }),
-        h('div', { id: 'shop-chart-slot' }, chart(o.daily, { titleId: 'shop-chart-desc', widthOf: 'shop-body', remember: false, tableId: 'shop-daily-table' })))),
+        h('div', { id: 'shop-chart-slot' }))),
     h('h3', { id: 'shop-subs-title', text: 'Subscriptions by usage' }),
     h('p', { class: 'muted small', id: 'shop-subs-order', text: 'Live subscriptions: at risk first (past 75 % or running out before the period ends at this period\'s pace), then by usage, highest first.' }),
     atRisk || !o.subscriptions.data.length ? null : h('p', { class: 'muted', text: 'No subscription is at risk.' }),
     h('div', { class: 'table-wrap' }, table),
     more,
   ]);
+  // Drawn once in place, at the width it is shown at.
+  $('shop-chart-slot').append(chart(o.daily, shopChartOptions));
 }
 
 function shopRow(s) {
@@ -1162,6 +1169,12 @@ function start() {
         const open = slot.querySelector('details')?.open ?? false;
         slot.replaceChildren(chart(state.daily));
         if (open) slot.querySelector('details').open = true;
+      }
+      const shopSlot = $('shop-chart-slot');
+      if (shopSlot && state.shopDaily) {
+        const open = shopSlot.querySelector('details')?.open ?? false;
+        shopSlot.replaceChildren(chart(state.shopDaily, shopChartOptions));
+        if (open) shopSlot.querySelector('details').open = true;
       }
     });
   });
