@@ -334,7 +334,7 @@ test('dashboard actions: a shop key sees its shop and is offered no admin action
   await page.getByRole('button', { name: 'Suspend' }).click();
   await eventually(get(allot, '/v1/subscriptions/acme/dave'), (s) => s.status === 'suspended', 'suspended by the shop key');
   await page.getByRole('button', { name: 'Resume' }).waitFor();
-  await page.screenshot({ path: `${SHOTS}/dashboard-subscription-390.png`, fullPage: true });
+  await page.locator('#detail').screenshot({ path: `${SHOTS}/dashboard-subscription-390.png` });
   // From the keyboard: focus and Enter.
   await page.getByRole('button', { name: 'Resume' }).focus();
   await page.keyboard.press('Enter');
