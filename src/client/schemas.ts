@@ -8,6 +8,7 @@ import type { z } from 'zod';
 import { apiKeyBody, apiKeySchema, createdApiKeySchema } from '../http/routes/api-keys.ts';
 import { clockSchema, renewalResultSchema, testClockBody } from '../http/routes/operations.ts';
 import { planBody, planSchema } from '../http/routes/plans.ts';
+import { overviewSchema } from '../http/routes/shops.ts';
 import { commitBody, commitSchema, releaseBody, reservationBody, reservationSchema } from '../http/routes/reservations.ts';
 import {
   cancelBody, changeSchema, dailySeriesSchema, periodSchema, statusSchema, subscriptionChangeBody, subscriptionSchema,
@@ -50,5 +51,6 @@ export const clientTypes: Record<string, NamedSchema> = {
   RenewalResult: output(renewalResultSchema, 'The answer of `POST /v1/renewals/run`.'),
   TestClockInput: input(testClockBody, 'The body of `PUT /v1/test-clock`.'),
   Clock: output(clockSchema, 'The answer of `GET /v1/test-clock`.'),
+  ShopOverview: output(overviewSchema, 'The answer of `GET /v1/shops/{shop_id}/overview`.'),
   Problem: output(problem, 'An error answer (`application/problem+json`).'),
 };

@@ -19,6 +19,7 @@ import { takesIdempotencyKey, type AnyRoute, type Reply } from './route.ts';
 import { pathToUnstorable } from './schemas.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { operationRoutes } from './routes/operations.ts';
+import { shopRoutes } from './routes/shops.ts';
 import { planRoutes } from './routes/plans.ts';
 import { reservationRoutes } from './routes/reservations.ts';
 import { subscriptionRoutes } from './routes/subscriptions.ts';
@@ -38,6 +39,7 @@ export const allRoutes: readonly AnyRoute[] = [
   ...reservationRoutes,
   ...apiKeyRoutes,
   ...operationRoutes,
+  ...shopRoutes,
 ];
 
 const emptyBody = z.object({}).strict();

@@ -184,12 +184,21 @@ const subscriptionsByUser = 'CREATE INDEX subscriptions_by_user ON subscriptions
  */
 const unansweredKeysForgotten = "DELETE FROM idempotency_keys WHERE state <> 'done'";
 
+/**
+ * A shop's tokens per day read each of its subscriptions' daily rollups in a
+ * range of days; the primary key orders them by period first, so without this
+ * index the read walked every period each subscription ever had. Metering
+ * only adds a row to it on a subscription's first event of a day.
+ */
+const dailyUsageByDay = 'CREATE INDEX daily_usage_by_day ON daily_usage (subscription_id, day)';
+
 export const migrations: readonly Migration[] = [
   { id: '0001_initial', sql: () => initial },
   { id: '0002_imported_period', sql: () => importedPeriod },
   { id: '0003_events_in_time_order', sql: () => eventsInTimeOrder },
   { id: '0004_subscriptions_by_user', sql: () => subscriptionsByUser },
   { id: '0005_unanswered_keys_forgotten', sql: () => unansweredKeysForgotten },
+  { id: '0006_daily_usage_by_day', sql: () => dailyUsageByDay },
 ];
 
 /**

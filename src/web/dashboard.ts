@@ -1,6 +1,6 @@
 /**
  * The operator dashboard: static files under `/dashboard`, served without a
- * key. The page asks for an API key and reads everything through the `/v1` API.
+ * key. The page asks for an API key, then reads and acts through the `/v1` API.
  */
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';

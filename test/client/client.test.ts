@@ -60,6 +60,10 @@ for (const dialect of DIALECTS) {
     assert.deepEqual(status.usage_history?.daily.map((d) => d.tokens), [73_000]);
     const daily = await client.subscriptions.dailyUsage('acme', 'alice@example.com');
     assert.deepEqual(daily.data, [{ date: '2026-01-31', tokens: 73_000, queries: 2 }]);
+    const overview = await client.shops.overview('acme', { from: '2026-01-31', to: '2026-01-31', limit: 5 });
+    assert.deepEqual(overview.daily.data, [{ date: '2026-01-31', tokens: 73_000, queries: 2 }]);
+    // 73 % on the first day: not yet past 75 %, but at that pace it runs out long before the period ends.
+    assert.deepEqual(overview.subscriptions.data.map((s) => [s.user_id, s.past_75, s.runs_out_in_period, s.at_risk]), [['alice@example.com', false, true, true]]);
 
     assert.equal((await client.subscriptions.suspend('acme', 'alice@example.com')).status, 'suspended');
     assert.equal((await client.subscriptions.resume('acme', 'alice@example.com')).status, 'active');

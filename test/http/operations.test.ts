@@ -258,12 +258,14 @@ for (const dialect of DIALECTS) {
     await call('POST', '/v1/renewals/run', '/v1/renewals/run');
     await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/periods', '/v1/subscriptions/s1/u1/periods');
     await call('GET', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u1');
+    await call('GET', '/v1/shops/{shop_id}/overview', '/v1/shops/s1/overview?from=2026-01-01&to=2026-03-15&limit=1');
     const key = await call('POST', '/v1/api-keys', '/v1/api-keys', { name: 'k', role: 'shop', shop_id: 's1' });
     await call('GET', '/v1/api-keys', '/v1/api-keys');
     await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s1/u9', { plan_id: 'basic' }, { key: key.body.key });
     await call('POST', '/v1/plans', '/v1/plans', { id: 'x' }, { key: key.body.key });
     assertProblem(await call('GET', '/v1/subscriptions', '/v1/subscriptions?shop_id=s2', undefined, { key: key.body.key }), 404, 'not_found');
     assertProblem(await call('PUT', '/v1/subscriptions/{shop_id}/{user_id}', '/v1/subscriptions/s2/u1', { plan_id: 'basic' }, { key: key.body.key }), 404, 'not_found');
+    await call('GET', '/v1/shops/{shop_id}/overview', '/v1/shops/s2/overview', undefined, { key: key.body.key });
     await call('DELETE', '/v1/api-keys/{id}', `/v1/api-keys/${key.body.id}`);
     await call('GET', '/v1/plans', '/v1/plans', undefined, { key: null });
     for (const path of ['/healthz', '/readyz', '/openapi.json', '/metrics', '/docs']) {

@@ -37,7 +37,7 @@ async function seed(allot: Allot): Promise<void> {
 
 async function connect(page: Page, url: string, key: string): Promise<void> {
   await page.goto(`${url}/dashboard`);
-  await page.getByLabel('API key').fill(key);
+  await page.getByLabel('API key', { exact: true }).fill(key);
   await page.getByRole('button', { name: 'Connect', exact: true }).click();
 }
 
@@ -69,7 +69,7 @@ test('dashboard: an operator follows a subscription from list to closed period',
   assert.equal(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss), undefined);
 
   // Filters and next_cursor pagination.
-  await page.getByLabel('Shop').fill('bulk');
+  await page.getByLabel('Shop', { exact: true }).fill('bulk');
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.waitForFunction(() => document.querySelectorAll('#subs-body tr[data-shop="acme"]').length === 0);
   assert.equal(await page.locator('#subs-body tr').count(), 25);
@@ -78,14 +78,14 @@ test('dashboard: an operator follows a subscription from list to closed period',
   assert.equal(await page.locator('#subs-body tr').count(), 27);
   assert.equal(await page.locator('#subs-more').isHidden(), true);
 
-  await page.getByLabel('Shop').fill('acme');
+  await page.getByLabel('Shop', { exact: true }).fill('acme');
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.locator('#subs-body tr[data-user="bob.o:k@x-y_z"]').waitFor();
   await page.waitForFunction(() => document.querySelectorAll('#subs-body tr').length === 2);
   const aliceRow = await text(page, '#subs-body tr[data-user="alice"]');
   assert.equal(aliceRow, 'alice Basic acme active 85%');
 
-  await page.getByRole('button', { name: 'Open alice in acme' }).click();
+  await page.locator('#subs-table').getByRole('button', { name: 'Open alice in acme' }).click();
   await page.locator('.usage').waitFor();
   assert.equal(await text(page, '#detail-title'), 'alice · acme');
   assert.equal(await text(page, '[data-field="used"] .number-value'), '85,000');
@@ -96,7 +96,7 @@ test('dashboard: an operator follows a subscription from list to closed period',
     await page.locator('.usage .usage-bar').getAttribute('aria-label'),
     '85% of 100,000 tokens used, 3,000 reserved, 12,000 remaining',
   );
-  const usedWidth = await page.locator('.bar-used').evaluate((el) => (el as HTMLElement).style.width);
+  const usedWidth = await page.locator('#detail .bar-used').evaluate((el) => (el as HTMLElement).style.width);
   assert.equal(usedWidth, '85%');
 
   const alert = page.locator('.alert[data-code="usage_high"]');
@@ -106,7 +106,7 @@ test('dashboard: an operator follows a subscription from list to closed period',
   assert.equal(alertColour, 'rgb(154, 103, 0)');
   assert.match(await text(page, '.rec-list [data-code="upgrade"]'), /Consider upgrading to Pro for 4x more tokens/);
 
-  const bars = await page.locator('svg.chart rect.day-bar').evaluateAll((rects) =>
+  const bars = await page.locator('#detail svg.chart rect.day-bar').evaluateAll((rects) =>
     rects.map((r) => [r.getAttribute('data-date'), Number(r.getAttribute('data-tokens')), Number(r.getAttribute('height'))]),
   );
   assert.deepEqual(bars.map(([date, tokens]) => [date, tokens]), [
@@ -167,14 +167,14 @@ test('dashboard: a bad key shows the 401 problem detail; other errors show their
   // A subscription that does not exist (deep link) shows its 404 detail in the detail panel.
   const missing = await allot.api('GET', '/v1/subscriptions/acme/ghost/status');
   await page.goto(`${allot.url}/dashboard#sub=acme/ghost`);
-  await page.getByLabel('API key').fill(MASTER_KEY);
+  await page.getByLabel('API key', { exact: true }).fill(MASTER_KEY);
   await page.getByRole('button', { name: 'Connect', exact: true }).click();
   await page.locator('#detail-error .problem').waitFor();
   assert.equal(await text(page, '#detail-error .problem-detail'), missing.body.detail);
   assert.match(await text(page, '#detail-error .problem-title'), /404 · subscription_not_found/);
 
   // A malformed filter shows the validation detail next to the list.
-  await page.getByLabel('Shop').fill('no spaces allowed');
+  await page.getByLabel('Shop', { exact: true }).fill('no spaces allowed');
   await page.getByRole('button', { name: 'Filter' }).click();
   await page.locator('#subs-error .problem').waitFor();
   assert.match(await text(page, '#subs-error'), /400 · validation_error/);

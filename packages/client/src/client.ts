@@ -14,7 +14,7 @@
  */
 import type {
   ApiKey, ApiKeyInput, CancelInput, CheckInput, CheckResult, Clock, CommitInput, CommitResult, CreatedApiKey, DailySeries,
-  PeriodSummary, Plan, PlanInput, ReleaseInput, RenewalResult, Reservation, ReservationInput, Subscription,
+  PeriodSummary, Plan, PlanInput, ShopOverview, ReleaseInput, RenewalResult, Reservation, ReservationInput, Subscription,
   SubscriptionChange, SubscriptionChangeInput, SubscriptionStatus, TestClockInput, UsageEvent, UsageInput, UsageResult,
 } from './types.generated.js';
 import { AllotApiError, isProblem, syntheticProblem } from './errors.js';
@@ -23,6 +23,10 @@ import { openMeter, runMetered, type Meter, type MeteredOptions, type MeteredRes
 export type SubscriptionStatusValue = Subscription['status'];
 export type Alert = SubscriptionStatus['alerts'][number];
 export type Recommendation = SubscriptionStatus['recommendations'][number];
+export interface ShopOverviewParams extends PageParams {
+  from?: string;
+  to?: string;
+}
 
 export interface Page<T> {
   data: T[];
@@ -248,6 +252,12 @@ export class AllotClient {
       this.#data<Page<ApiKey>>('GET', '/v1/api-keys', { query: { ...params }, ...options }),
     iterate: (params: Omit<PageParams, 'cursor'> = {}) => paginate((cursor) => this.apiKeys.list({ ...params, cursor })),
     revoke: (id: string, options: ReadOptions = {}) => this.#data<ApiKey>('DELETE', `/v1/api-keys/${segment(id)}`, options),
+  };
+
+  readonly shops = {
+    /** Counts by plan and status, tokens per day, and a page of live subscriptions, those at risk first. */
+    overview: (shopId: string, params: ShopOverviewParams = {}, options: ReadOptions = {}) =>
+      this.#data<ShopOverview>('GET', `/v1/shops/${segment(shopId)}/overview`, { query: { ...params }, ...options }),
   };
 
   readonly renewals = {

@@ -3,382 +3,695 @@
 // file differs from a fresh generation.
 
 /** A plan (`GET /v1/plans/{id}`). */
-export interface Plan {
+export type Plan = {
+  /** The plan's id. */
   id: string;
+  /** The name users see. */
   display_name: string;
+  /** Tokens granted every allowance interval. */
   allocated_tokens: number;
+  /** The price per billing cycle in minor units of `currency` (2999 = 29.99). */
   price_minor: number;
+  /** ISO 4217 code of the price, e.g. USD. */
   currency: string;
+  /** How often the price is billed: every month or every year from the start. */
   billing_cycle: 'monthly' | 'yearly';
+  /** How often `allocated_tokens` refills: every month or every year from the start. */
   allowance_interval: 'month' | 'year';
+  /** Orders plans for upgrade advice: a higher tier is an upgrade. */
   tier: number;
+  /** An archived plan takes no new subscriptions; existing ones keep it. */
   archived: boolean;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When the plan was made (RFC 3339 UTC). */
   created_at: string;
-}
+};
 
 /** The body of `POST /v1/plans`. */
-export interface PlanInput {
+export type PlanInput = {
+  /** Your id for the plan, e.g. `pro`: 1–128 characters of A-Z a-z 0-9 . _ : @ -. */
   id: string;
+  /** The name users see, e.g. in upgrade advice. */
   display_name: string;
+  /** Tokens granted every allowance interval. */
   allocated_tokens: number;
+  /** The price per billing cycle in minor units of `currency` (2999 = 29.99). */
   price_minor: number;
   /** ISO 4217 code, e.g. USD */
   currency: string;
+  /** How often the price is billed: every month or every year from the start. */
   billing_cycle: 'monthly' | 'yearly';
+  /** How often `allocated_tokens` refills; default `month`, also for yearly plans (billed yearly, tokens monthly). `year` only with a yearly cycle. */
   allowance_interval?: 'month' | 'year';
+  /** Orders plans for upgrade advice: a higher tier is an upgrade. */
   tier: number;
-}
+};
 
 /** A subscription of (shop, user). */
-export interface Subscription {
+export type Subscription = {
+  /** The subscription's id (`sub_…`); a new subscription after a cancel gets a new one. */
   id: string;
+  /** The shop the user belongs to. */
   shop_id: string;
+  /** The user within the shop. */
   user_id: string;
+  /** The current plan. */
   plan_id: string;
+  /** The current plan's display name. */
   plan_display_name: string;
+  /** `active`; `suspended` (enforced usage and new holds are refused until resumed); `canceled` (kept readable; a later PUT starts a new subscription). */
   status: 'active' | 'suspended' | 'canceled';
+  /** How often the plan's price is billed. */
   billing_cycle: 'monthly' | 'yearly';
+  /** How often the allowance refills: each allowance period is one interval long. */
   allowance_interval: 'month' | 'year';
+  /** Tokens granted for the current allowance period. */
   allocated_tokens: number;
+  /** The price per billing cycle in minor units of `currency` (2999 = 29.99). */
   price_minor: number;
+  /** ISO 4217 code of the price. */
   currency: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When the subscription started: the anchor every period is computed from (RFC 3339 UTC). */
   started_at: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The first instant of the current allowance period (RFC 3339 UTC). */
   current_period_start: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The end of the current allowance period, excluded: the anchor plus whole intervals, a missing month day clamped to the last (Jan 31 → Feb 28 → Mar 31). */
   current_period_end: string;
+  /** When the next billing cycle starts (and a pending plan applies); null once canceled. */
   next_billing_date: string | null;
+  /** Whether the subscription cancels itself at `next_billing_date`. */
   cancel_at_period_end: boolean;
+  /** When it was canceled; null while live. */
   canceled_at: string | null;
+  /** The plan that applies at `next_billing_date` (a change asked with `when: period_end`); null if none. */
   pending_plan_id: string | null;
+  /** Tokens used in the current period (may exceed `allocated_tokens`: unenforced usage is always recorded). */
   used_tokens: number;
+  /** Tokens held by active reservations. */
   reserved_tokens: number;
+  /** max(0, allocated_tokens − used_tokens − reserved_tokens). */
   remaining_tokens: number;
+  /** round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0. */
   usage_percentage: number;
-}
+};
 
 /** The body of `PUT /v1/subscriptions/{shop_id}/{user_id}`. */
-export interface SubscriptionChangeInput {
+export type SubscriptionChangeInput = {
+  /** The plan to subscribe to or change to. */
   plan_id: string;
+  /** `now` (default): the new allowance applies to the current period at once, usage carries over. `period_end`: the change waits for the end of the billing period (`pending_plan_id`). A change of billing cycle or allowance interval needs `period_end`. */
   when?: 'now' | 'period_end';
-}
+};
 
 /** The answer of `PUT /v1/subscriptions/{shop_id}/{user_id}`. */
-export interface SubscriptionChange {
+export type SubscriptionChange = {
+  /** The subscription's id (`sub_…`); a new subscription after a cancel gets a new one. */
   id: string;
+  /** The shop the user belongs to. */
   shop_id: string;
+  /** The user within the shop. */
   user_id: string;
+  /** The current plan. */
   plan_id: string;
+  /** The current plan's display name. */
   plan_display_name: string;
+  /** `active`; `suspended` (enforced usage and new holds are refused until resumed); `canceled` (kept readable; a later PUT starts a new subscription). */
   status: 'active' | 'suspended' | 'canceled';
+  /** How often the plan's price is billed. */
   billing_cycle: 'monthly' | 'yearly';
+  /** How often the allowance refills: each allowance period is one interval long. */
   allowance_interval: 'month' | 'year';
+  /** Tokens granted for the current allowance period. */
   allocated_tokens: number;
+  /** The price per billing cycle in minor units of `currency` (2999 = 29.99). */
   price_minor: number;
+  /** ISO 4217 code of the price. */
   currency: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When the subscription started: the anchor every period is computed from (RFC 3339 UTC). */
   started_at: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The first instant of the current allowance period (RFC 3339 UTC). */
   current_period_start: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The end of the current allowance period, excluded: the anchor plus whole intervals, a missing month day clamped to the last (Jan 31 → Feb 28 → Mar 31). */
   current_period_end: string;
+  /** When the next billing cycle starts (and a pending plan applies); null once canceled. */
   next_billing_date: string | null;
+  /** Whether the subscription cancels itself at `next_billing_date`. */
   cancel_at_period_end: boolean;
+  /** When it was canceled; null while live. */
   canceled_at: string | null;
+  /** The plan that applies at `next_billing_date` (a change asked with `when: period_end`); null if none. */
   pending_plan_id: string | null;
+  /** Tokens used in the current period (may exceed `allocated_tokens`: unenforced usage is always recorded). */
   used_tokens: number;
+  /** Tokens held by active reservations. */
   reserved_tokens: number;
+  /** max(0, allocated_tokens − used_tokens − reserved_tokens). */
   remaining_tokens: number;
+  /** round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0. */
   usage_percentage: number;
+  /** What the request did: `create`d a subscription; `upgrade` or `downgrade` (the new plan's allocated_tokens is larger or smaller); `change` (the same allowance); `none` (already on that plan). */
   action_performed: 'create' | 'upgrade' | 'downgrade' | 'change' | 'none';
+  /** The plan before this change; null on create. */
   previous_plan_id: string | null;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When the change takes effect: now, or the end of the billing period with `when: period_end`. */
   effective_date: string;
+  /** What happened, in words, e.g. "Upgraded to Pro". */
   message: string;
-}
+};
 
 /** The body of `POST …/cancel`. */
-export interface CancelInput {
+export type CancelInput = {
+  /** true (default): the subscription stays active, refilling, until `next_billing_date`; false cancels now. */
   at_period_end?: boolean;
-}
+};
 
 /** The answer of `GET …/status`. */
-export interface SubscriptionStatus {
+export type SubscriptionStatus = {
+  /** The subscription's id (`sub_…`); a new subscription after a cancel gets a new one. */
   id: string;
+  /** The shop the user belongs to. */
   shop_id: string;
+  /** The user within the shop. */
   user_id: string;
+  /** The current plan. */
   plan_id: string;
+  /** The current plan's display name. */
   plan_display_name: string;
+  /** `active`; `suspended` (enforced usage and new holds are refused until resumed); `canceled` (kept readable; a later PUT starts a new subscription). */
   status: 'active' | 'suspended' | 'canceled';
+  /** How often the plan's price is billed. */
   billing_cycle: 'monthly' | 'yearly';
+  /** How often the allowance refills: each allowance period is one interval long. */
   allowance_interval: 'month' | 'year';
+  /** Tokens granted for the current allowance period. */
   allocated_tokens: number;
+  /** The price per billing cycle in minor units of `currency` (2999 = 29.99). */
   price_minor: number;
+  /** ISO 4217 code of the price. */
   currency: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When the subscription started: the anchor every period is computed from (RFC 3339 UTC). */
   started_at: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The first instant of the current allowance period (RFC 3339 UTC). */
   current_period_start: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The end of the current allowance period, excluded: the anchor plus whole intervals, a missing month day clamped to the last (Jan 31 → Feb 28 → Mar 31). */
   current_period_end: string;
+  /** When the next billing cycle starts (and a pending plan applies); null once canceled. */
   next_billing_date: string | null;
+  /** Whether the subscription cancels itself at `next_billing_date`. */
   cancel_at_period_end: boolean;
+  /** When it was canceled; null while live. */
   canceled_at: string | null;
+  /** The plan that applies at `next_billing_date` (a change asked with `when: period_end`); null if none. */
   pending_plan_id: string | null;
+  /** Tokens used in the current period (may exceed `allocated_tokens`: unenforced usage is always recorded). */
   used_tokens: number;
+  /** Tokens held by active reservations. */
   reserved_tokens: number;
+  /** max(0, allocated_tokens − used_tokens − reserved_tokens). */
   remaining_tokens: number;
+  /** round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0. */
   usage_percentage: number;
+  /** The same as `id`. */
   subscription_id: string;
+  /** The same as `used_tokens`. */
   current_usage: number;
+  /** floor((current_period_end − now) / 1 day), at least 0. */
   days_remaining_in_period: number;
+  /** What the next billing cycle costs, in minor units: the pending plan's price if one is pending; 0 when the subscription is canceled or ends at the period end. */
   next_billing_amount_minor: number;
   /** the currency of next_billing_amount_minor: a pending plan may bill in another */
   next_billing_currency: string;
+  /** Tokens per day lately: the tokens of the last min(7, d) UTC days (today included, days without usage as 0) / min(7, d), rounded to 2 decimals; d = the days from the period's first day to today, both included. */
   avg_daily_usage: number;
+  /** Tokens expected by the period end: round(used_tokens + avg_daily_usage × days_remaining_in_period). */
   projected_usage: number;
+  /** The UTC day (YYYY-MM-DD) remaining_tokens run out at avg_daily_usage: today + ceil(remaining_tokens / avg_daily_usage) days (today when none remain); null when avg_daily_usage is 0 or that day is on or after the period end. */
   projected_exhaustion_date: string | null;
+  /** The tokens of the last 3 days against the 3 days before: over 1.1× `increasing`, under 0.9× `decreasing`, else `stable`; `stable` until the period has 6 days. */
   usage_trend: 'increasing' | 'decreasing' | 'stable';
+  /** Alerts about the usage and the subscription; empty when all is well. */
   alerts: Array<{
+    /** How serious the alert is. */
     type: 'info' | 'warning' | 'error';
+    /** The highest of `limit_reached` (usage ≥ 100 %, error), `usage_critical` (≥ 90 %, error), `usage_high` (≥ 75 %, warning), `usage_moderate` (≥ 50 %, info); and `renewal_soon` (info; `ends_soon` when canceling) when days_remaining_in_period ≤ 3; and `subscription_suspended` (error). */
     code: string;
+    /** The alert in words. */
     message: string;
+    /** What to do about it, in words. */
     action: string;
   }>;
+  /** Advice from the usage; empty when none applies. */
   recommendations: Array<{
+    /** `upgrade` when usage is over 80 % or projected_usage over 90 % of the allowance and a higher-tier plan exists; `usage_increasing` when usage_trend is `increasing`; `high_tokens_per_query` when the period averages over 300 tokens per query (configurable). */
     code: string;
+    /** The advice in words, e.g. "Consider upgrading to Pro for 2.5x more tokens" (the ratio of allowances). */
     message: string;
+    /** With `upgrade`: the plan advised, the next tier up with a larger allowance. */
     plan_id?: string;
   }>;
+  /** With include_history=true: the period day by day. */
   usage_history?: {
+    /** Every UTC day from the period's first day to today, zero-filled. */
     daily: Array<{
+      /** The UTC day, YYYY-MM-DD. */
       date: string;
+      /** Tokens used that day. */
       tokens: number;
+      /** Usage events recorded that day. */
       queries: number;
     }>;
+    /** Usage events recorded in the current period. */
     total_queries: number;
+    /** round(the period's tokens / total_queries, 2); 0 without queries. */
     avg_tokens_per_query: number;
+    /** The most tokens used on one day of the period. */
     peak_daily_usage: number;
   };
+  /** With include_history=true: the plans held before the current one, oldest first. */
   plan_history?: Array<{
+    /** The plan held. */
     plan_id: string;
+    /** The plan's allowance. */
     allocated_tokens: number;
+    /** The plan's price per billing cycle, in minor units. */
     price_minor: number;
-    /** RFC 3339 UTC instant with milliseconds */
+    /** When the plan started to apply. */
     start_date: string;
-    /** RFC 3339 UTC instant with milliseconds */
+    /** When it stopped applying. */
     end_date: string;
+    /** What ended it: `upgrade`, `downgrade` or `change`. */
     change_reason: string;
   }>;
-}
+};
 
 /** A closed period (`GET …/periods`). */
-export interface PeriodSummary {
+export type PeriodSummary = {
+  /** The subscription the period belongs to. */
   subscription_id: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The first instant of the period. */
   period_start: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** The end of the period, excluded. */
   period_end: string;
+  /** The plan at the period end. */
   plan_id: string;
+  /** The period's allowance. */
   allocated_tokens: number;
+  /** Tokens used in the period. */
   used_tokens: number;
+  /** Usage events in the period. */
   queries: number;
+  /** The most tokens used on one UTC day of the period. */
   peak_daily_tokens: number;
-}
+};
 
 /** The answer of `GET …/usage/daily`. */
-export interface DailySeries {
+export type DailySeries = {
+  /** The shop. */
   shop_id: string;
+  /** The user. */
   user_id: string;
+  /** The first day of the series, YYYY-MM-DD. */
   from: string;
+  /** The last day of the series, included. */
   to: string;
+  /** Every UTC day from `from` to `to`, zero-filled. */
   data: Array<{
+    /** The UTC day, YYYY-MM-DD. */
     date: string;
+    /** Tokens used that day. */
     tokens: number;
+    /** Usage events recorded that day. */
     queries: number;
   }>;
-}
+};
 
 /** The body of `POST /v1/usage`. */
-export interface UsageInput {
+export type UsageInput = {
+  /** Your id for the event, unique per shop (e.g. the LLM call's id): a repeat with the same content is counted once. */
   event_id: string;
+  /** The shop of the user. */
   shop_id: string;
+  /** The user whose live subscription the tokens count against. */
   user_id: string;
+  /** The tokens to count; default input_tokens + output_tokens. One of the three is required. */
   tokens?: number;
+  /** Prompt tokens, stored for the audit. */
   input_tokens?: number;
+  /** Completion tokens, stored for the audit. */
   output_tokens?: number;
+  /** The model used, stored for the audit (1–200 characters). */
   model?: string;
+  /** false (default): always recorded (the tokens were spent), `over_limit` tells when usage passed the allowance. true: recorded only if it fits the remaining allowance, else 429 `quota_exceeded` and nothing is stored. */
   enforce?: boolean;
-}
+};
 
 /** The answer of `POST /v1/usage`. */
-export interface UsageResult {
+export type UsageResult = {
+  /** The event counted. */
   event_id: string;
+  /** The subscription it counted against. */
   subscription_id: string;
+  /** The tokens counted for this event. */
   tokens: number;
+  /** The period's used tokens after this event. */
   used_tokens: number;
+  /** Tokens held by active reservations. */
   reserved_tokens: number;
+  /** max(0, allocated_tokens − used_tokens − reserved_tokens). */
   remaining_tokens: number;
+  /** The period's allowance. */
   allocated_tokens: number;
+  /** round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0. */
   usage_percentage: number;
+  /** Whether used_tokens now exceeds allocated_tokens (only unenforced usage gets there). */
   over_limit: boolean;
+  /** true when the event was recorded before: this is the first answer again, nothing was counted twice. */
   duplicate: boolean;
-}
+};
 
 /** A stored usage event (`GET /v1/usage/{event_id}`). */
-export interface UsageEvent {
+export type UsageEvent = {
+  /** The event's id (a commit without an event_id gets `reservation:` and the reservation's id). */
   event_id: string;
+  /** The shop. */
   shop_id: string;
+  /** The user. */
   user_id: string;
+  /** The subscription it counted against. */
   subscription_id: string;
+  /** The tokens counted. */
   tokens: number;
+  /** Prompt tokens as sent; null if not sent. */
   input_tokens: number | null;
+  /** Completion tokens as sent; null if not sent. */
   output_tokens: number | null;
+  /** The model as sent; null if not sent. */
   model: string | null;
+  /** Whether it was recorded with `enforce: true`. */
   enforce: boolean;
+  /** The reservation whose commit recorded it; null for a direct event. */
   reservation_id: string | null;
+  /** The UTC day it counted on, YYYY-MM-DD. */
   day: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When it was recorded (RFC 3339 UTC). */
   created_at: string;
-}
+};
 
 /** The body of `POST /v1/check`. */
-export interface CheckInput {
+export type CheckInput = {
+  /** The shop of the user. */
   shop_id: string;
+  /** The user. */
   user_id: string;
+  /** The tokens the call would use; default 0. */
   tokens?: number;
-}
+};
 
 /** The answer of `POST /v1/check`. */
-export interface CheckResult {
+export type CheckResult = {
+  /** Whether an enforced event of this many tokens would be recorded now. */
   allowed: boolean;
+  /** max(0, allocated_tokens − used_tokens − reserved_tokens); 0 without a subscription. */
   remaining_tokens: number;
+  /** Why not; null when allowed. */
   reason: 'quota_exceeded' | 'subscription_suspended' | 'subscription_not_found' | null;
-}
+};
 
 /** The body of `POST /v1/reservations`. */
-export interface ReservationInput {
+export type ReservationInput = {
+  /** Your id for the reservation, to make the create safe to retry; default: allot makes one. */
   reservation_id?: string;
+  /** The shop of the user. */
   shop_id: string;
+  /** The user whose live subscription holds the tokens. */
   user_id: string;
+  /** The tokens to hold: what the call may spend at most. */
   tokens: number;
+  /** Seconds until the hold frees itself, 1–3600; default 300. */
   ttl_seconds?: number;
-}
+};
 
 /** A reservation (a hold before an LLM call). */
-export interface Reservation {
+export type Reservation = {
+  /** The reservation's id: yours (`reservation_id`) or one allot made (`res_…`). */
   id: string;
+  /** The shop. */
   shop_id: string;
+  /** The user. */
   user_id: string;
+  /** The subscription holding the tokens. */
   subscription_id: string;
+  /** `active` (holding tokens), `committed`, `released`, or `expired` (its time ran out: it holds nothing). */
   status: 'active' | 'committed' | 'released' | 'expired';
+  /** The tokens held. */
   tokens: number;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When an active hold frees itself (RFC 3339 UTC). */
   expires_at: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When it was made (RFC 3339 UTC). */
   created_at: string;
+  /** The tokens recorded by its commit; null until committed. */
   committed_tokens: number | null;
+  /** The usage event its commit recorded; null until committed. */
   event_id: string | null;
-  remaining_tokens: number | null;
-}
+  /** The subscription's remaining_tokens (max(0, allocated − used − reserved)) as of this answer. */
+  remaining_tokens: number;
+};
 
 /** The body of `POST /v1/reservations/{id}/commit`. */
-export interface CommitInput {
+export type CommitInput = {
+  /** The tokens really spent: recorded even above the hold or after it expired. */
   tokens: number;
+  /** The usage event to record; default `reservation:` and the reservation's id. */
   event_id?: string;
+  /** With an admin key, the shop of the reservation when its id is not unique; a shop key uses its own shop. */
   shop_id?: string;
-}
+};
 
 /** The answer of `POST /v1/reservations/{id}/commit`. */
-export interface CommitResult {
+export type CommitResult = {
+  /** The event counted. */
   event_id: string;
+  /** The subscription it counted against. */
   subscription_id: string;
+  /** The tokens counted for this event. */
   tokens: number;
+  /** The period's used tokens after this event. */
   used_tokens: number;
+  /** Tokens held by active reservations. */
   reserved_tokens: number;
+  /** max(0, allocated_tokens − used_tokens − reserved_tokens). */
   remaining_tokens: number;
+  /** The period's allowance. */
   allocated_tokens: number;
+  /** round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0. */
   usage_percentage: number;
+  /** Whether used_tokens now exceeds allocated_tokens (only unenforced usage gets there). */
   over_limit: boolean;
+  /** true when the event was recorded before: this is the first answer again, nothing was counted twice. */
   duplicate: boolean;
+  /** The reservation committed. */
   reservation_id: string;
+  /** Always `committed`. */
   status: 'committed';
+  /** Whether the hold had expired: the usage is recorded all the same. */
   reservation_expired: boolean;
-}
+};
 
 /** The body of `POST /v1/reservations/{id}/release`. */
-export interface ReleaseInput {
+export type ReleaseInput = {
+  /** With an admin key, the shop of the reservation when its id is not unique; a shop key uses its own shop. */
   shop_id?: string;
-}
+};
 
 /** The body of `POST /v1/api-keys`. */
-export interface ApiKeyInput {
+export type ApiKeyInput = {
+  /** Your name for the key, e.g. where it is used. */
   name: string;
+  /** `admin` sees every shop; `shop` sees only `shop_id`. */
   role: 'admin' | 'shop';
+  /** The shop of a shop key (required with `role: shop`, refused with `admin`). */
   shop_id?: string;
-}
+};
 
 /** An API key, without its secret. */
-export interface ApiKey {
+export type ApiKey = {
+  /** The key's id (`key_…`), for revoking it. */
   id: string;
+  /** Your name for the key. */
   name: string;
+  /** `admin` sees every shop; `shop` sees only its own shop. */
   role: 'admin' | 'shop';
+  /** A shop key's shop; null for an admin key. */
   shop_id: string | null;
+  /** The first characters of the key, to recognise it; the key itself is never shown again. */
   prefix: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When the key was made (RFC 3339 UTC). */
   created_at: string;
+  /** When it was revoked; null while it works. */
   revoked_at: string | null;
-}
+};
 
 /** A new API key: the secret `key` is in this answer only. */
-export interface CreatedApiKey {
+export type CreatedApiKey = {
+  /** The key's id (`key_…`), for revoking it. */
   id: string;
+  /** Your name for the key. */
   name: string;
+  /** `admin` sees every shop; `shop` sees only its own shop. */
   role: 'admin' | 'shop';
+  /** A shop key's shop; null for an admin key. */
   shop_id: string | null;
+  /** The first characters of the key, to recognise it; the key itself is never shown again. */
   prefix: string;
-  /** RFC 3339 UTC instant with milliseconds */
+  /** When the key was made (RFC 3339 UTC). */
   created_at: string;
+  /** When it was revoked; null while it works. */
   revoked_at: string | null;
+  /** The secret key (`allot_sk_…`), shown only in this answer: send it as `Authorization: Bearer <key>`. */
   key: string;
-}
+};
 
 /** The answer of `POST /v1/renewals/run`. */
-export interface RenewalResult {
+export type RenewalResult = {
+  /** Subscriptions whose ended periods were closed into summaries and renewed. */
   subscriptions_rolled: number;
   /** could not be brought up to date; the sweep went on (the background sweep logs each, `allot renew` prints each) */
   subscriptions_failed: number;
+  /** Subscriptions holding reservations past their expiry, whose holds were freed. */
   holds_checked: number;
+  /** Idempotency keys past their time that were deleted. */
   idempotency_keys_deleted: number;
-}
+};
 
 /** The body of `PUT /v1/test-clock`. */
-export interface TestClockInput {
+export type TestClockInput = {
+  /** The new instant, RFC 3339; not before the clock's current one. */
   now: string;
-}
+};
 
 /** The answer of `GET /v1/test-clock`. */
-export interface Clock {
-  /** RFC 3339 UTC instant with milliseconds */
+export type Clock = {
+  /** The server's current instant (RFC 3339 UTC). */
   now: string;
+  /** Whether this is a test clock (ALLOT_TEST_CLOCK), which moves only when told to. */
   frozen: boolean;
-}
+};
+
+/** The answer of `GET /v1/shops/{shop_id}/overview`. */
+export type ShopOverview = {
+  /** The shop. */
+  shop_id: string;
+  /** The instant the overview was computed at (RFC 3339 UTC). */
+  as_of: string;
+  /** Every subscription the shop ever had, counted by plan and status. */
+  counts: Array<{
+    /** The plan. */
+    plan_id: string;
+    /** The subscriptions' status. */
+    status: 'active' | 'suspended' | 'canceled';
+    /** How many of the shop's subscriptions have this plan and status. */
+    subscriptions: number;
+  }>;
+  /** The shop's tokens and queries per day, from the daily rollups. */
+  daily: {
+    /** The first day (YYYY-MM-DD). */
+    from: string;
+    /** The last day (YYYY-MM-DD), included. */
+    to: string;
+    /** Every day from `from` to `to`, days without usage as 0. */
+    data: Array<{
+      /** The UTC day (YYYY-MM-DD). */
+      date: string;
+      /** Tokens the shop used that day, all its subscriptions together. */
+      tokens: number;
+      /** Usage events that day. */
+      queries: number;
+    }>;
+  };
+  /** A page of the shop's live subscriptions, ranked. */
+  subscriptions: {
+    /** Live subscriptions, those at risk first, then by usage percentage, highest first. */
+    data: Array<{
+      /** The subscription's id (`sub_…`); a new subscription after a cancel gets a new one. */
+      id: string;
+      /** The shop the user belongs to. */
+      shop_id: string;
+      /** The user within the shop. */
+      user_id: string;
+      /** The current plan. */
+      plan_id: string;
+      /** The current plan's display name. */
+      plan_display_name: string;
+      /** `active`; `suspended` (enforced usage and new holds are refused until resumed); `canceled` (kept readable; a later PUT starts a new subscription). */
+      status: 'active' | 'suspended' | 'canceled';
+      /** How often the plan's price is billed. */
+      billing_cycle: 'monthly' | 'yearly';
+      /** How often the allowance refills: each allowance period is one interval long. */
+      allowance_interval: 'month' | 'year';
+      /** Tokens granted for the current allowance period. */
+      allocated_tokens: number;
+      /** The price per billing cycle in minor units of `currency` (2999 = 29.99). */
+      price_minor: number;
+      /** ISO 4217 code of the price. */
+      currency: string;
+      /** When the subscription started: the anchor every period is computed from (RFC 3339 UTC). */
+      started_at: string;
+      /** The first instant of the current allowance period (RFC 3339 UTC). */
+      current_period_start: string;
+      /** The end of the current allowance period, excluded: the anchor plus whole intervals, a missing month day clamped to the last (Jan 31 → Feb 28 → Mar 31). */
+      current_period_end: string;
+      /** When the next billing cycle starts (and a pending plan applies); null once canceled. */
+      next_billing_date: string | null;
+      /** Whether the subscription cancels itself at `next_billing_date`. */
+      cancel_at_period_end: boolean;
+      /** When it was canceled; null while live. */
+      canceled_at: string | null;
+      /** The plan that applies at `next_billing_date` (a change asked with `when: period_end`); null if none. */
+      pending_plan_id: string | null;
+      /** Tokens used in the current period (may exceed `allocated_tokens`: unenforced usage is always recorded). */
+      used_tokens: number;
+      /** Tokens held by active reservations. */
+      reserved_tokens: number;
+      /** max(0, allocated_tokens − used_tokens − reserved_tokens). */
+      remaining_tokens: number;
+      /** round(100 × used_tokens / allocated_tokens, 2); may exceed 100; 0 when allocated_tokens is 0. */
+      usage_percentage: number;
+      /** past_75 or runs_out_in_period */
+      at_risk: boolean;
+      /** at least 75 % of the allowance used */
+      past_75: boolean;
+      /** at this period's pace so far (at least one day counted), the allowance runs out before the period ends */
+      runs_out_in_period: boolean;
+    }>;
+    /** Pass as `cursor` for the next page; null on the last. */
+    next_cursor: string | null;
+  };
+};
 
 /** An error answer (`application/problem+json`). */
-export interface Problem {
+export type Problem = {
+  /** A URI naming the kind of problem, one per `code`. */
   type: string;
+  /** A short summary of the kind of problem, the same for every answer with this `code`. */
   title: string;
+  /** The HTTP status code. */
   status: number;
+  /** What went wrong with this request, in words. */
   detail: string;
+  /** The stable error code: what a client should branch on. */
   code: string;
+  /** The path of the request. */
   instance?: string;
+  /** The id of the request, as in the `X-Request-Id` header and the server log. */
   request_id?: string;
+  /** With `validation_error`: every bad field of the request. */
   errors?: Array<{
+    /** The dotted path of the bad field (`tokens`, `plan.id`); empty for the body or request as a whole. */
     path: string;
+    /** What is wrong with it. */
     message: string;
   }>;
+  /** With `quota_exceeded`: seconds until the period ends and the allowance refills, as in the `Retry-After` header. */
   retry_after_seconds?: number;
+  /** With `quota_exceeded`: the tokens still available in the current period. */
   remaining_tokens?: number;
-}
+};

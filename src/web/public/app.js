@@ -18,6 +18,15 @@ const state = {
   dailyRange: 'period',
   lastDay: null,
   daily: null,
+  // What the key may do: 'admin' or 'shop' (found out at connect), and a shop key's own shop once seen.
+  role: null,
+  ownShop: null,
+  plans: new Map(),
+  intents: new Map(),
+  shopShown: null,
+  shopRequest: 0,
+  shopCursor: null,
+  shopDaily: null,
 };
 
 const $ = (id) => document.getElementById(id);
@@ -161,9 +170,12 @@ async function connect(key, base) {
     const plans = await api('/v1/plans', { limit: 100 });
     sessionStorage.setItem(KEY_ITEM, key);
     sessionStorage.setItem(BASE_ITEM, base);
+    state.role = await detectRole();
     connectedView(true);
+    applyRole();
     renderPlans(plans, false);
     await loadSubscriptions(false);
+    afterFirstList();
     const wanted = parseHash();
     if (wanted) openSubscription(wanted.shop, wanted.user);
   } catch (error) {
@@ -180,8 +192,18 @@ function disconnect() {
   sessionStorage.removeItem(KEY_ITEM);
   state.key = null;
   state.selected = null;
+  state.role = null;
+  state.ownShop = null;
+  state.plans = new Map();
+  state.intents = new Map();
   state.detailRequest++;
   state.subsRequest++;
+  state.shopRequest++;
+  state.shopDaily = null;
+  showShop(null);
+  $('keys-body').replaceChildren();
+  $('new-key').replaceChildren();
+  $('new-key').hidden = true;
   $('subs-body').replaceChildren();
   $('plans-body').replaceChildren();
   $('detail-body').replaceChildren();
@@ -196,20 +218,43 @@ function disconnect() {
 // ---------- plans ----------
 
 function renderPlans(page, appendRows) {
+  if (!appendRows) state.plans = new Map();
+  for (const plan of page.data) state.plans.set(plan.id, plan);
+  state.plansCursor = page.next_cursor;
+  $('plans-more').hidden = !page.next_cursor;
+  drawPlans();
+}
+
+/** Plans by tier (then id); an admin may archive the ones still open. */
+function drawPlans() {
   const body = $('plans-body');
-  if (!appendRows) body.replaceChildren();
-  for (const plan of page.data) {
-    body.append(h('tr', { class: plan.archived ? 'archived' : null },
+  body.replaceChildren();
+  for (const plan of plansByTier()) {
+    const archive = state.role === 'admin' && !plan.archived
+      ? h('button', { type: 'button', class: 'secondary small-button', 'aria-label': `Archive plan ${plan.id}`, text: 'Archive', onclick: () => archivePlan(plan) })
+      : null;
+    body.append(h('tr', { class: plan.archived ? 'archived' : null, 'data-plan': plan.id },
       h('td', { class: 'wrap-anywhere' },
         h('span', { class: 'plan-name', text: plan.display_name }),
         h('span', { class: 'muted small block', text: `${plan.id} · ${plan.billing_cycle}${plan.allowance_interval === 'year' ? ', yearly allowance' : ''} · tier ${plan.tier}` }),
-        plan.archived ? h('span', { class: 'badge badge-canceled', text: 'archived' }) : null),
+        plan.archived ? h('span', { class: 'badge badge-canceled', text: 'archived' }) : null,
+        archive),
       h('td', { class: 'num', text: fmtInt(plan.allocated_tokens) }),
       h('td', { class: 'num', text: fmtMoney(plan.price_minor, plan.currency) })));
   }
   if (!body.children.length) body.append(h('tr', {}, h('td', { colspan: 3, class: 'muted', text: 'No plans yet.' })));
-  state.plansCursor = page.next_cursor;
-  $('plans-more').hidden = !page.next_cursor;
+  planOptions($('new-sub-plan'));
+}
+
+/** A shop key's shop is the shop of what it lists; the shop view opens on it. */
+function afterFirstList() {
+  const first = $('subs-body').querySelector('tr[data-shop]');
+  if (state.role === 'shop' && first) {
+    state.ownShop = first.dataset.shop;
+    $('new-sub-shop').value = state.ownShop;
+  }
+  const shop = $('filter-shop').value.trim() || state.ownShop;
+  showShop(shop);
 }
 
 async function morePlans() {
@@ -356,8 +401,9 @@ function renderDetail(s, daily, periods) {
         s.cancel_at_period_end && s.status !== 'canceled' ? h('span', { class: 'badge badge-suspended', text: 'cancels at period end' }) : null,
         s.pending_plan_id ? h('span', { class: 'badge badge-info', text: `next plan: ${s.pending_plan_id}` }) : null)),
     usageBlock(s),
+    actionsBlock(s),
     alertsBlock(s.alerts),
-    recommendationsBlock(s.recommendations),
+    recommendationsBlock(s.recommendations, s.status !== 'canceled'),
     h('dl', { class: 'facts' },
       fact('Current period', `${fmtInstant(s.current_period_start)} → ${fmtInstant(s.current_period_end)}`, true),
       fact('Days remaining', fmtInt(s.days_remaining_in_period)),
@@ -369,7 +415,7 @@ function renderDetail(s, daily, periods) {
       s.usage_history ? fact('Queries this period', `${fmtInt(s.usage_history.total_queries)} · ${fmtDec(s.usage_history.avg_tokens_per_query)} tokens each`) : null),
     chartBlock(daily),
     periodsBlock(periods),
-    planHistoryBlock(s.plan_history ?? []),
+    planHistoryBlock(s.plan_history ?? [], s),
   ]);
 }
 
@@ -413,14 +459,17 @@ function alertsBlock(alerts) {
         a.action ? h('span', { class: 'alert-action', text: a.action }) : null))));
 }
 
-function recommendationsBlock(recommendations) {
+function recommendationsBlock(recommendations, live) {
   if (!recommendations.length) return null;
   return h('section', { class: 'recommendations', 'aria-labelledby': 'recs-title' },
     h('h3', { id: 'recs-title', text: 'Recommendations' }),
     h('ul', { class: 'rec-list' }, recommendations.map((r) =>
       h('li', { 'data-code': r.code },
         h('span', { text: r.message }),
-        r.plan_id ? h('span', { class: 'muted small', text: ` (plan ${r.plan_id})` }) : null))));
+        r.plan_id ? h('span', { class: 'muted small', text: ` (plan ${r.plan_id})` }) : null,
+        r.plan_id && live && state.plans.has(r.plan_id)
+          ? h('button', { type: 'button', class: 'secondary small-button rec-action', text: `Change to ${state.plans.get(r.plan_id).display_name}…`, onclick: () => offerChange(r.plan_id) })
+          : null))));
 }
 
 // ---------- daily chart ----------
@@ -472,15 +521,15 @@ function compact(n) {
 }
 
 // The chart is drawn at the width it is shown at, so its labels keep their size on a phone.
-function chartWidth() {
-  const available = $('detail-body').clientWidth || 640;
+function chartWidth(container = 'detail-body') {
+  const available = $(container)?.clientWidth || 640;
   return Math.round(Math.min(900, Math.max(280, available)));
 }
 
-function chart(daily) {
-  state.daily = daily;
+function chart(daily, { titleId = 'chart-desc', widthOf = 'detail-body', remember = true, tableId } = {}) {
+  if (remember) state.daily = daily;
   const points = daily.data;
-  const width = chartWidth();
+  const width = chartWidth(widthOf);
   const height = width < 480 ? 180 : 220;
   const pad = { top: 12, right: 8, bottom: 28, left: 48 };
   const plotW = width - pad.left - pad.right;
@@ -495,9 +544,9 @@ function chart(daily) {
     class: 'chart',
     viewBox: `0 0 ${width} ${height}`,
     role: 'img',
-    'aria-labelledby': 'chart-desc',
+    'aria-labelledby': titleId,
   });
-  root.append(svg('title', { id: 'chart-desc', text: `Tokens per day from ${daily.from} to ${daily.to}: ${fmtInt(total)} in total, at most ${fmtInt(peak)} on one day.` }));
+  root.append(svg('title', { id: titleId, text: `Tokens per day from ${daily.from} to ${daily.to}: ${fmtInt(total)} in total, at most ${fmtInt(peak)} on one day.` }));
   for (const fraction of [0, 0.5, 1]) {
     const y = pad.top + plotH - fraction * plotH;
     root.append(svg('line', { class: 'grid', x1: pad.left, x2: width - pad.right, y1: y, y2: y }));
@@ -530,7 +579,7 @@ function chart(daily) {
     root.append(svg('text', { class: 'axis', x, y: height - 8, 'text-anchor': last ? 'end' : 'middle', text: p.date.slice(5) }));
   });
 
-  const table = h('table', { class: 'data compact' },
+  const table = h('table', { class: 'data compact', id: tableId },
     h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Day' }), h('th', { scope: 'col', class: 'num', text: 'Tokens' }), h('th', { scope: 'col', class: 'num', text: 'Queries' }))),
     h('tbody', {}, points.map((p) => h('tr', {}, h('td', { text: p.date }), h('td', { class: 'num', text: fmtInt(p.tokens) }), h('td', { class: 'num', text: fmtInt(p.queries) })))));
   return h('div', {},
@@ -585,12 +634,18 @@ async function morePeriods() {
   }
 }
 
-function planHistoryBlock(history) {
+function planHistoryBlock(history, s) {
+  const currentSince = history.length ? history[history.length - 1].end_date : s.started_at;
+  const current = h('tr', { class: 'current-plan' },
+    h('td', { 'data-label': 'Plan' }, s.plan_id, ' ', h('span', { class: 'badge badge-info', text: 'current' })),
+    h('td', { class: 'nowrap', 'data-label': 'From', text: fmtDay(currentSince) }),
+    h('td', { class: 'nowrap', 'data-label': 'To', text: s.status === 'canceled' ? fmtDay(s.canceled_at) : 'now' }),
+    h('td', { class: 'num', 'data-label': 'Allowance', text: fmtInt(s.allocated_tokens) }),
+    h('td', { 'data-label': 'Reason', text: s.pending_plan_id ? `${s.pending_plan_id} from the next period` : '' }));
   return h('section', { class: 'plan-history', 'aria-labelledby': 'history-title' },
     h('h3', { id: 'history-title', text: 'Plan history' }),
-    history.length === 0
-      ? h('p', { class: 'muted', text: 'No plan changes.' })
-      : h('div', { class: 'table-wrap' },
+    history.length === 0 ? h('p', { class: 'muted', text: 'No plan changes.' }) : null,
+    h('div', { class: 'table-wrap' },
         h('table', { class: 'data stack', id: 'plan-history-table' },
           h('thead', {}, h('tr', {},
             h('th', { scope: 'col', text: 'Plan' }), h('th', { scope: 'col', text: 'From' }), h('th', { scope: 'col', text: 'To' }),
@@ -600,7 +655,478 @@ function planHistoryBlock(history) {
             h('td', { class: 'nowrap', 'data-label': 'From', text: fmtDay(t.start_date) }),
             h('td', { class: 'nowrap', 'data-label': 'To', text: fmtDay(t.end_date) }),
             h('td', { class: 'num', 'data-label': 'Allowance', text: fmtInt(t.allocated_tokens) }),
-            h('td', { 'data-label': 'Reason', text: t.change_reason })))))));
+            h('td', { 'data-label': 'Reason', text: t.change_reason }))), current))));
+}
+
+// ---------- acting through the API ----------
+
+/**
+ * Writes carry an Idempotency-Key. One user intent keeps its key until it
+ * succeeds: a double-click, or a retry after a lost answer, sends the same
+ * key with the same body and so acts once. Another body is another intent.
+ */
+function randomKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return `dash-${Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+}
+
+function intentOf(name) {
+  let intent = state.intents.get(name);
+  if (!intent) {
+    intent = { name, key: null, request: null, busy: false };
+    state.intents.set(name, intent);
+  }
+  return intent;
+}
+
+async function send(method, path, body, idempotencyKey) {
+  const url = state.base.replace(/\/+$/, '') + path;
+  const headers = { authorization: `Bearer ${state.key}`, accept: 'application/json' };
+  if (idempotencyKey) headers['idempotency-key'] = idempotencyKey;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (error) {
+    throw new ProblemError({ title: 'Server unreachable', status: 0, code: 'network_error', detail: `Could not reach ${state.base}: ${error.message}` });
+  }
+  const text = await response.text();
+  let answer = null;
+  try {
+    answer = text ? JSON.parse(text) : null;
+  } catch {
+    answer = null;
+  }
+  if (!response.ok) {
+    throw new ProblemError(answer && typeof answer === 'object' && typeof answer.detail === 'string'
+      ? answer
+      : { title: response.statusText || 'Request failed', status: response.status, code: 'http_error', detail: text.slice(0, 300) || `HTTP ${response.status}` });
+  }
+  return answer;
+}
+
+/**
+ * Runs one intent: asks first when `confirm` says what cannot be undone,
+ * shows the problem's detail in `slot` on failure, answers the API's answer
+ * (or null). A click while the intent runs does nothing.
+ */
+async function act(name, { method, path, body, slot, controls = [], confirm }) {
+  const intent = intentOf(name);
+  if (intent.busy) return null;
+  intent.busy = true;
+  try {
+    if (confirm && !(await confirmStep(confirm.message, confirm.action))) return null;
+    const request = `${method} ${path} ${JSON.stringify(body ?? null)}`;
+    if (intent.request !== request) intent.key = randomKey();
+    intent.request = request;
+    for (const control of controls) control.disabled = true;
+    showProblem(slot, null);
+    const answer = await send(method, path, body, intent.key);
+    intent.request = null;
+    return answer;
+  } catch (error) {
+    showProblem(slot, error);
+    return null;
+  } finally {
+    intent.busy = false;
+    for (const control of controls) control.disabled = false;
+  }
+}
+
+function confirmStep(message, action) {
+  const dialog = $('confirm-dialog');
+  $('confirm-message').textContent = message;
+  $('confirm-ok').textContent = action;
+  const opener = document.activeElement;
+  return new Promise((resolve) => {
+    const done = (yes) => {
+      $('confirm-ok').removeEventListener('click', onOk);
+      $('confirm-keep').removeEventListener('click', onKeep);
+      dialog.removeEventListener('cancel', onKeep);
+      if (dialog.open) dialog.close();
+      if (opener instanceof HTMLElement) opener.focus();
+      resolve(yes);
+    };
+    const onOk = () => done(true);
+    const onKeep = (event) => {
+      event.preventDefault();
+      done(false);
+    };
+    $('confirm-ok').addEventListener('click', onOk);
+    $('confirm-keep').addEventListener('click', onKeep);
+    dialog.addEventListener('cancel', onKeep);
+    dialog.showModal();
+    $('confirm-keep').focus();
+  });
+}
+
+function formValues(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+
+function submitControls(form) {
+  return [...form.querySelectorAll('button, input, select')];
+}
+
+// ---------- who is connected ----------
+
+/** Admin keys may list API keys; a shop key is answered 403. Nothing else tells them apart. */
+async function detectRole() {
+  try {
+    await api('/v1/api-keys', { limit: 1 });
+    return 'admin';
+  } catch (error) {
+    if (error instanceof ProblemError && error.problem.status === 403) return 'shop';
+    throw error;
+  }
+}
+
+function applyRole() {
+  const admin = state.role === 'admin';
+  for (const el of document.querySelectorAll('.admin-only')) el.hidden = !admin;
+  if (admin) loadKeys();
+}
+
+// ---------- plans: create, archive ----------
+
+function plansByTier() {
+  return [...state.plans.values()].sort((a, b) => a.tier - b.tier || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+}
+
+function planOptions(select, { includeArchived = false, selected } = {}) {
+  select.replaceChildren(...plansByTier()
+    .filter((p) => includeArchived || !p.archived)
+    .map((p) => h('option', { value: p.id, text: `${p.display_name} (${p.id}) · ${fmtInt(p.allocated_tokens)} tokens · ${fmtMoney(p.price_minor, p.currency)}` })));
+  if (selected) select.value = selected;
+}
+
+async function createPlan(event) {
+  event.preventDefault();
+  const form = $('plan-form');
+  const v = formValues(form);
+  const body = {
+    id: v.id.trim(), display_name: v.display_name.trim(), allocated_tokens: Number(v.allocated_tokens), price_minor: Number(v.price_minor),
+    currency: v.currency.trim().toUpperCase(), billing_cycle: v.billing_cycle, tier: Number(v.tier),
+  };
+  const plan = await act('plan-create', { method: 'POST', path: '/v1/plans', body, slot: $('plan-form-error'), controls: submitControls(form) });
+  if (!plan) return;
+  state.plans.set(plan.id, plan);
+  drawPlans();
+  form.reset();
+  announce(`Plan ${plan.id} created.`);
+}
+
+async function archivePlan(plan) {
+  const archived = await act(`plan-archive:${plan.id}`, {
+    method: 'POST', path: `/v1/plans/${encodeURIComponent(plan.id)}/archive`, slot: $('plans-action-error'),
+    confirm: { message: `Archive plan ${plan.id}? It takes no new subscriptions from now on; existing ones keep it. Archiving cannot be undone.`, action: 'Archive plan' },
+  });
+  if (!archived) return;
+  state.plans.set(archived.id, archived);
+  drawPlans();
+  announce(`Plan ${archived.id} archived.`);
+}
+
+// ---------- subscriptions: create ----------
+
+async function createSubscription(event) {
+  event.preventDefault();
+  const form = $('sub-form');
+  const v = formValues(form);
+  const shop = v.shop.trim();
+  const user = v.user.trim();
+  const sub = await act('sub-create', {
+    method: 'PUT', path: subPath(shop, user), body: { plan_id: v.plan }, slot: $('sub-form-error'), controls: submitControls(form),
+  });
+  if (!sub) return;
+  form.reset();
+  if (state.role === 'shop') $('new-sub-shop').value = state.ownShop ?? '';
+  announce(sub.message ?? `Subscription for ${user} saved.`);
+  await loadSubscriptions(false);
+  openSubscription(sub.shop_id, sub.user_id);
+  if (state.shopShown === sub.shop_id) loadShop();
+}
+
+// ---------- one subscription: change plan, cancel, suspend, resume ----------
+
+function changeExplanation(s, planId, when) {
+  const next = state.plans.get(planId);
+  if (!next) return '';
+  if (next.id === s.plan_id) return `${s.user_id} is already on ${next.display_name}.`;
+  const direction = next.allocated_tokens > s.allocated_tokens ? 'an upgrade' : next.allocated_tokens < s.allocated_tokens ? 'a downgrade' : 'a change';
+  const cycle = next.billing_cycle !== s.billing_cycle ? ` It also changes billing from ${s.billing_cycle} to ${next.billing_cycle}, which only the period end allows.` : '';
+  if (when === 'now') {
+    const after = Math.max(0, next.allocated_tokens - s.used_tokens - s.reserved_tokens);
+    return `Now: ${direction} to ${next.display_name} at once. This period's allowance becomes ${fmtInt(next.allocated_tokens)} tokens ` +
+      `and the ${fmtInt(s.used_tokens)} used so far carry over, leaving ${fmtInt(after)} remaining.${cycle}`;
+  }
+  return `At period end: ${s.plan_display_name} stays until ${fmtInstant(s.current_period_end)} (${fmtInt(s.allocated_tokens)} tokens this period), ` +
+    `then ${direction} to ${next.display_name} with ${fmtInt(next.allocated_tokens)} tokens from the next period.`;
+}
+
+function actionsBlock(s) {
+  const sub = { shop: s.shop_id, user: s.user_id };
+  const slot = h('div', { class: 'problem-slot', id: 'actions-error' });
+  const live = s.status !== 'canceled';
+  const after = async (answer, message) => {
+    if (!answer) return;
+    announce(message);
+    await openSubscription(sub.shop, sub.user);
+    loadSubscriptions(false);
+    if (state.shopShown === sub.shop) loadShop();
+  };
+
+  const planSelect = h('select', { id: 'change-plan', name: 'plan' });
+  planOptions(planSelect, { selected: s.plan_id });
+  const explanation = h('p', { class: 'explain', id: 'change-explain', 'aria-live': 'polite' });
+  const whenName = 'change-when';
+  const changeForm = h('form', { id: 'change-form', class: 'action-form', novalidate: true },
+    h('div', { class: 'field' }, h('label', { for: 'change-plan', text: 'New plan' }), planSelect),
+    h('fieldset', { class: 'choice' },
+      h('legend', { text: 'Change takes effect' }),
+      h('label', {}, h('input', { type: 'radio', name: whenName, value: 'now', checked: true }), ' Now'),
+      h('label', {}, h('input', { type: 'radio', name: whenName, value: 'period_end' }), ' At period end')),
+    explanation,
+    h('button', { type: 'submit', text: 'Change plan' }));
+  const explain = () => {
+    explanation.textContent = changeExplanation(s, planSelect.value, changeForm.elements[whenName].value);
+  };
+  changeForm.addEventListener('change', explain);
+  changeForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const answer = await act(`change:${sub.shop}/${sub.user}`, {
+      method: 'PUT', path: subPath(sub.shop, sub.user), body: { plan_id: planSelect.value, when: changeForm.elements[whenName].value },
+      slot, controls: submitControls(changeForm),
+    });
+    await after(answer, answer?.message ?? 'Plan changed.');
+  });
+  explain();
+
+  const cancelForm = h('form', { id: 'cancel-form', class: 'action-form', novalidate: true },
+    h('fieldset', { class: 'choice' },
+      h('legend', { text: 'Cancel' }),
+      h('label', {}, h('input', { type: 'radio', name: 'cancel-when', value: 'period_end', checked: true }), ' At period end'),
+      h('label', {}, h('input', { type: 'radio', name: 'cancel-when', value: 'now' }), ' Now')),
+    h('button', { type: 'submit', class: 'danger', text: 'Cancel subscription' }));
+  cancelForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const now = cancelForm.elements['cancel-when'].value === 'now';
+    const answer = await act(`cancel:${sub.shop}/${sub.user}`, {
+      method: 'POST', path: `${subPath(sub.shop, sub.user)}/cancel`, body: { at_period_end: !now }, slot, controls: submitControls(cancelForm),
+      confirm: now
+        ? { message: `Cancel ${sub.user} in ${sub.shop} now? The subscription ends at once and its remaining tokens are lost. This cannot be undone.`, action: 'Cancel now' }
+        : { message: `Cancel ${sub.user} in ${sub.shop} at the end of the period (${fmtInstant(s.current_period_end)})? Until then it works as before.`, action: 'Cancel at period end' },
+    });
+    await after(answer, now ? 'Subscription canceled.' : 'Subscription cancels at period end.');
+  });
+
+  const toggle = s.status === 'suspended'
+    ? h('button', { type: 'button', id: 'resume-button', class: 'secondary', text: 'Resume' })
+    : h('button', { type: 'button', id: 'suspend-button', class: 'secondary', text: 'Suspend' });
+  toggle.addEventListener('click', async () => {
+    const verb = s.status === 'suspended' ? 'resume' : 'suspend';
+    const answer = await act(`${verb}:${sub.shop}/${sub.user}`, { method: 'POST', path: `${subPath(sub.shop, sub.user)}/${verb}`, slot, controls: [toggle] });
+    await after(answer, verb === 'resume' ? 'Subscription resumed.' : 'Subscription suspended.');
+  });
+
+  if (!live) return h('section', { class: 'actions', 'aria-labelledby': 'actions-title' }, h('h3', { id: 'actions-title', text: 'Actions' }), h('p', { class: 'muted', text: 'A canceled subscription takes no actions; create a new one instead.' }));
+  return h('section', { class: 'actions', 'aria-labelledby': 'actions-title' },
+    h('h3', { id: 'actions-title', text: 'Actions' }),
+    slot,
+    h('div', { class: 'action-row' }, toggle),
+    h('details', { class: 'create', id: 'change-details' }, h('summary', { text: 'Change plan…' }), changeForm),
+    h('details', { class: 'create', id: 'cancel-details' }, h('summary', { text: 'Cancel…' }), cancelForm));
+}
+
+/** The upgrade advice's button: opens the change-plan form with that plan chosen. */
+function offerChange(planId) {
+  const details = $('change-details');
+  if (!details) return;
+  details.open = true;
+  const select = $('change-plan');
+  select.value = planId;
+  select.dispatchEvent(new Event('change', { bubbles: true }));
+  select.focus();
+}
+
+// ---------- API keys: create, revoke ----------
+
+async function loadKeys() {
+  try {
+    const rows = [];
+    let cursor;
+    do {
+      const page = await api('/v1/api-keys', { limit: 100, cursor });
+      rows.push(...page.data);
+      cursor = page.next_cursor;
+    } while (cursor && rows.length < 1000);
+    drawKeys(rows);
+  } catch (error) {
+    showProblem($('keys-error'), error);
+  }
+}
+
+function drawKeys(keys) {
+  $('keys-body').replaceChildren(...keys.map((k) => {
+    const revoke = k.revoked_at ? null : h('button', { type: 'button', class: 'secondary small-button', 'aria-label': `Revoke key ${k.name}`, text: 'Revoke' });
+    revoke?.addEventListener('click', async () => {
+      const answer = await act(`revoke:${k.id}`, {
+        method: 'DELETE', path: `/v1/api-keys/${encodeURIComponent(k.id)}`, slot: $('keys-error'), controls: [revoke],
+        confirm: { message: `Revoke key ${k.name} (${k.prefix}…)? Every request with it is refused from now on. This cannot be undone.`, action: 'Revoke key' },
+      });
+      if (answer) {
+        announce(`Key ${k.name} revoked.`);
+        loadKeys();
+      }
+    });
+    return h('tr', { 'data-key-id': k.id, class: k.revoked_at ? 'archived' : null },
+      h('td', { class: 'wrap-anywhere' },
+        h('span', { class: 'plan-name', text: k.name }),
+        h('span', { class: 'muted small block', text: `${k.prefix}… · created ${fmtDay(k.created_at)}` }),
+        k.revoked_at ? h('span', { class: 'badge badge-canceled', text: `revoked ${fmtDay(k.revoked_at)}` }) : null),
+      h('td', { text: k.role === 'shop' ? `shop ${k.shop_id}` : 'admin' }),
+      h('td', {}, revoke));
+  }));
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  const form = $('key-form');
+  const v = formValues(form);
+  const body = { name: v.name.trim(), role: v.role };
+  if (v.role === 'shop') body.shop_id = v.shop_id.trim();
+  const created = await act('key-create', { method: 'POST', path: '/v1/api-keys', body, slot: $('key-form-error'), controls: submitControls(form) });
+  if (!created) return;
+  form.reset();
+  showNewKey(created);
+  loadKeys();
+}
+
+function showNewKey(created) {
+  const box = $('new-key');
+  const status = h('span', { class: 'muted small', 'aria-live': 'polite' });
+  const copy = h('button', { type: 'button', class: 'secondary', text: 'Copy key' });
+  copy.addEventListener('click', async () => {
+    try {
+      await navigator.clipboard.writeText(created.key);
+      status.textContent = 'Copied.';
+    } catch {
+      $('new-key-value').select();
+      status.textContent = 'Select the key and copy it by hand.';
+    }
+  });
+  const dismiss = h('button', { type: 'button', class: 'link', text: 'Done, hide it' });
+  dismiss.addEventListener('click', () => {
+    box.replaceChildren();
+    box.hidden = true;
+  });
+  box.replaceChildren(
+    h('p', {}, h('strong', { text: `Key ${created.name} created.` }), ' It is shown this once: copy it now.'),
+    h('div', { class: 'field' }, h('label', { for: 'new-key-value', text: 'New API key' }),
+      h('input', { id: 'new-key-value', type: 'text', readonly: true, value: created.key, spellcheck: 'false' })),
+    h('div', { class: 'action-row' }, copy, dismiss, status));
+  box.hidden = false;
+  $('new-key-value').focus();
+}
+
+// ---------- the shop view ----------
+
+async function loadShop(appendRows = false) {
+  const shop = state.shopShown;
+  if (!shop) return;
+  const ticket = ++state.shopRequest;
+  showProblem($('shop-error'), null);
+  try {
+    const overview = await api(`/v1/shops/${encodeURIComponent(shop)}/overview`, { limit: 25, cursor: appendRows ? state.shopCursor : undefined });
+    if (ticket !== state.shopRequest) return;
+    drawShop(overview, appendRows);
+  } catch (error) {
+    if (ticket === state.shopRequest) showProblem($('shop-error'), error);
+  }
+}
+
+function showShop(shop) {
+  state.shopShown = shop || null;
+  $('shop-panel').hidden = !shop;
+  $('shop-title').textContent = shop ? `Shop ${shop}` : 'Shop view';
+  if (shop) loadShop();
+}
+
+const shopChartOptions = { titleId: 'shop-chart-desc', widthOf: 'shop-chart-slot', remember: false, tableId: 'shop-daily-table' };
+
+function drawShop(o, appendRows) {
+  state.shopCursor = o.subscriptions.next_cursor;
+  if (!appendRows) state.shopDaily = o.daily;
+  if (appendRows) {
+    $('shop-subs-body').append(...o.subscriptions.data.map(shopRow));
+    $('shop-more').hidden = !o.subscriptions.next_cursor;
+    return;
+  }
+  const byStatus = { active: 0, suspended: 0, canceled: 0 };
+  const byPlan = new Map();
+  for (const c of o.counts) {
+    byStatus[c.status] = (byStatus[c.status] ?? 0) + c.subscriptions;
+    const row = byPlan.get(c.plan_id) ?? { active: 0, suspended: 0, canceled: 0 };
+    row[c.status] = c.subscriptions;
+    byPlan.set(c.plan_id, row);
+  }
+  const tierOf = (id) => state.plans.get(id)?.tier ?? Number.MAX_SAFE_INTEGER;
+  const planIds = [...byPlan.keys()].sort((a, b) => tierOf(a) - tierOf(b) || (a < b ? -1 : 1));
+  const counts = h('table', { class: 'data compact', id: 'shop-counts' },
+    h('caption', { text: 'Subscriptions by plan and status' }),
+    h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Plan' }),
+      ...['active', 'suspended', 'canceled'].map((st) => h('th', { scope: 'col', class: 'num', text: st })))),
+    h('tbody', {}, planIds.map((id) => h('tr', { 'data-plan': id }, h('th', { scope: 'row', text: id }),
+      ...['active', 'suspended', 'canceled'].map((st) => h('td', { class: 'num', text: fmtInt(byPlan.get(id)[st]) }))))),
+    h('tfoot', {}, h('tr', {}, h('th', { scope: 'row', text: 'All plans' }),
+      ...['active', 'suspended', 'canceled'].map((st) => h('td', { class: 'num', 'data-status': st, text: fmtInt(byStatus[st]) })))));
+  const atRisk = o.subscriptions.data.some((s) => s.at_risk);
+  const table = h('table', { class: 'data stack shop-subs', id: 'shop-subs', 'aria-labelledby': 'shop-subs-title', 'aria-describedby': 'shop-subs-order' },
+
+    h('thead', {}, h('tr', {},
+      h('th', { scope: 'col', text: 'User' }), h('th', { scope: 'col', text: 'Plan' }),
+      h('th', { scope: 'col', class: 'num', 'aria-sort': 'descending', text: 'Usage' }), h('th', { scope: 'col', text: 'Risk' }))),
+    h('tbody', { id: 'shop-subs-body' }, o.subscriptions.data.map(shopRow)));
+  const more = h('button', { type: 'button', class: 'secondary more', id: 'shop-more', hidden: !o.subscriptions.next_cursor, text: 'More subscriptions' });
+  more.addEventListener('click', () => loadShop(true));
+  $('shop-body').replaceChildren();
+  append($('shop-body'), [
+    h('div', { class: 'shop-grid' },
+      h('div', { class: 'table-wrap' }, counts),
+      h('section', { class: 'chart-section', 'aria-labelledby': 'shop-chart-title' },
+        h('h3', { id: 'shop-chart-title', text: `Tokens per day, ${o.daily.from} → ${o.daily.to}` }),
+        h('div', { id: 'shop-chart-slot' }))),
+    h('h3', { id: 'shop-subs-title', text: 'Subscriptions by usage' }),
+    h('p', { class: 'muted small', id: 'shop-subs-order', text: 'Live subscriptions: at risk first (past 75 % or running out before the period ends at this period\'s pace), then by usage, highest first.' }),
+    atRisk || !o.subscriptions.data.length ? null : h('p', { class: 'muted', text: 'No subscription is at risk.' }),
+    h('div', { class: 'table-wrap' }, table),
+    more,
+  ]);
+  // Drawn once in place, at the width it is shown at.
+  $('shop-chart-slot').append(chart(o.daily, shopChartOptions));
+}
+
+function shopRow(s) {
+  const pct = s.usage_percentage;
+  const risk = s.past_75 && s.runs_out_in_period ? 'past 75 %, runs out' : s.past_75 ? 'past 75 %' : s.runs_out_in_period ? 'runs out this period' : '';
+  return h('tr', { 'data-user': s.user_id, class: s.at_risk ? 'at-risk' : null },
+    h('td', { 'data-label': 'User' }, h('div', {},
+      h('button', { type: 'button', class: 'link', 'aria-label': `Open ${s.user_id} in ${s.shop_id}`, text: s.user_id, onclick: () => openSubscription(s.shop_id, s.user_id) }),
+      s.status === 'suspended' ? h('span', { class: 'badge badge-suspended block-badge', text: 'suspended' }) : null)),
+    h('td', { 'data-label': 'Plan', text: s.plan_display_name }),
+    h('td', { class: 'num', 'data-label': 'Usage' }, h('div', {},
+      h('span', { text: `${fmtDec(pct)}%` }),
+      h('span', { class: 'muted small block', text: `${fmtInt(s.used_tokens)} / ${fmtInt(s.allocated_tokens)}` }),
+      h('span', { class: 'minibar', role: 'img', 'aria-label': `${fmtDec(pct)}% used` }, minibarFill(pct)))),
+    h('td', { 'data-label': 'Risk' }, risk ? h('span', { class: 'badge badge-risk', text: risk }) : h('span', { class: 'muted', text: '—' })));
+}
+
+function announce(message) {
+  const live = $('announce');
+  live.textContent = '';
+  requestAnimationFrame(() => {
+    live.textContent = message;
+  });
 }
 
 // ---------- start ----------
@@ -623,7 +1149,12 @@ function start() {
   $('filters').addEventListener('submit', (event) => {
     event.preventDefault();
     loadSubscriptions(false);
+    showShop($('filter-shop').value.trim() || state.ownShop);
   });
+  $('plan-form').addEventListener('submit', createPlan);
+  $('sub-form').addEventListener('submit', createSubscription);
+  $('key-form').addEventListener('submit', createKey);
+  $('shop-refresh').addEventListener('click', () => loadShop());
   $('filter-status').addEventListener('change', () => loadSubscriptions(false));
   $('subs-more').addEventListener('click', () => loadSubscriptions(true));
   $('plans-more').addEventListener('click', morePlans);
@@ -638,6 +1169,12 @@ function start() {
         const open = slot.querySelector('details')?.open ?? false;
         slot.replaceChildren(chart(state.daily));
         if (open) slot.querySelector('details').open = true;
+      }
+      const shopSlot = $('shop-chart-slot');
+      if (shopSlot && state.shopDaily) {
+        const open = shopSlot.querySelector('details')?.open ?? false;
+        shopSlot.replaceChildren(chart(state.shopDaily, shopChartOptions));
+        if (open) shopSlot.querySelector('details').open = true;
       }
     });
   });
