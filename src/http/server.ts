@@ -17,6 +17,7 @@ import { clientErrorResponse, problemOf, toAllotError, zodFieldErrors } from './
 import { takesIdempotencyKey, type AnyRoute, type Reply } from './route.ts';
 import { pathToUnstorable } from './schemas.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
+import { modelRoutes } from './routes/models.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { planRoutes } from './routes/plans.ts';
 import { reservationRoutes } from './routes/reservations.ts';
@@ -34,6 +35,7 @@ export const allRoutes: readonly AnyRoute[] = [
   ...reservationRoutes,
   ...apiKeyRoutes,
   ...operationRoutes,
+  ...modelRoutes,
 ];
 
 const emptyBody = z.object({}).strict();

@@ -13,6 +13,11 @@ export interface UsageEventRow {
   output_tokens: number | null;
   model: string | null;
   enforce: number;
+  cached_input_tokens: number | null;
+  /** The weights the event was charged with, in millionths; null when charged as given or as the plain sum. */
+  input_weight: number | null;
+  cached_input_weight: number | null;
+  output_weight: number | null;
   reservation_id: string | null;
   period_start: number;
   day: string;
@@ -146,11 +151,13 @@ export async function insertDailyUsage(
 export async function insertUsageEvent(q: Queryable, event: UsageEventRow): Promise<boolean> {
   const changed = await q.run(
     `INSERT INTO usage_events (shop_id, event_id, subscription_id, user_id, tokens, input_tokens, output_tokens, model,
-       enforce, reservation_id, period_start, day, created_at, request_hash, result)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, event_id) DO NOTHING`,
+       enforce, reservation_id, period_start, day, created_at, request_hash, result,
+       cached_input_tokens, input_weight, cached_input_weight, output_weight)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, event_id) DO NOTHING`,
     [event.shop_id, event.event_id, event.subscription_id, event.user_id, event.tokens, event.input_tokens,
       event.output_tokens, event.model, event.enforce, event.reservation_id, event.period_start, event.day,
-      event.created_at, event.request_hash, event.result],
+      event.created_at, event.request_hash, event.result,
+      event.cached_input_tokens, event.input_weight, event.cached_input_weight, event.output_weight],
   );
   return changed === 1;
 }

@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { commitHold, createHold, getHold, releaseHold } from '../../service/reservations.ts';
 import { reservationView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { clientEventId, identifier, idParams, instant, tokenCount } from '../schemas.ts';
-import { usageResultSchema } from './usage.ts';
+import { clientEventId, identifier, idParams, instant } from '../schemas.ts';
+import { chargeFields, refineCharge, usageResultSchema } from './usage.ts';
 
 export const reservationSchema = z.object({
   id: z.string(),
@@ -32,11 +32,15 @@ export const reservationBody = z
     reservation_id: identifier.optional(),
     shop_id: identifier,
     user_id: identifier,
-    tokens: tokenCount,
+    ...chargeFields,
     ttl_seconds: z.number().int().min(1).max(3600).optional(),
   })
-  .strict();
-export const commitBody = z.object({ tokens: tokenCount, event_id: clientEventId.optional(), shop_id: identifier.optional() }).strict();
+  .strict()
+  .superRefine(refineCharge);
+export const commitBody = z
+  .object({ ...chargeFields, event_id: clientEventId.optional(), shop_id: identifier.optional() })
+  .strict()
+  .superRefine(refineCharge);
 export const releaseBody = z.object({ shop_id: identifier.optional() }).strict();
 
 export const reservationRoutes = [
@@ -50,7 +54,7 @@ export const reservationRoutes = [
       201: { description: 'Held', schema: reservationSchema },
       404: { description: 'subscription_not_found' },
       409: { description: 'subscription_suspended or idempotency_conflict' },
-      422: { description: 'too_many_reservations' },
+      422: { description: 'too_many_reservations, or model_not_priced (an estimate in counts of a model without a rate)' },
       429: { description: 'quota_exceeded' },
     },
     handler: async ({ body, scope, services }) => {
@@ -83,10 +87,11 @@ export const reservationRoutes = [
       200: { description: 'Committed', schema: commitSchema },
       404: { description: 'reservation_not_found' },
       409: { description: 'reservation_not_active or idempotency_conflict' },
+      422: { description: 'model_not_priced; nothing stored, the hold stays' },
     },
     handler: async ({ params, query, body, scope, services }) => ({
       status: 200,
-      body: await commitHold(services, scope, { id: params.id, tokens: body.tokens, event_id: body.event_id, shop_id: body.shop_id ?? query.shop_id }),
+      body: await commitHold(services, scope, { ...body, id: params.id, shop_id: body.shop_id ?? query.shop_id }),
     }),
   }),
   route({

@@ -6,6 +6,7 @@ import {
 } from '../../service/subscriptions.ts';
 import { periodSummaryView, subscriptionView } from '../../service/views.ts';
 import { route } from '../route.ts';
+import { modelUsageSchema } from './models.ts';
 import { booleanQuery, day, decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, shopUserParams } from '../schemas.ts';
 
 export const subscriptionSchema = z.object({
@@ -64,6 +65,7 @@ export const statusSchema = subscriptionSchema.extend({
     .object({ daily: z.array(dailyPoint), total_queries: z.number().int(), avg_tokens_per_query: z.number(), peak_daily_usage: z.number().int() })
     .optional(),
   plan_history: z.array(tenureSchema).optional(),
+  usage_by_model: z.array(modelUsageSchema).describe('the current period, per model named by its events'),
 });
 
 export const periodSchema = z.object({

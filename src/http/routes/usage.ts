@@ -4,37 +4,47 @@ import { validationError } from '../../domain/errors.ts';
 import { checkQuota, getUsageEvent, listUsage, recordUsage } from '../../service/usage.ts';
 import { usageEventView } from '../../service/views.ts';
 import { route } from '../route.ts';
+import { MODEL_LENGTH, weightsSchema } from './models.ts';
 import { COMMIT_EVENT_PREFIX } from '../../service/reservations.ts';
 import {
   clientEventId, DAY_PATTERN, decodeCursor, identifier, instant, isIdentifier, isTokenCount, limitQuery, listKey, MAX_TOKEN_COUNT, page, pageOf, storedEventId, tokenCount,
 } from '../schemas.ts';
 
-const MODEL_LENGTH = 200;
+/** What an event is charged for (SPEC §10): `tokens` as given, or counts by token type, priced by the model's rate. */
+export const chargeFields = {
+  tokens: tokenCount.optional().describe('charged as given, without weights'),
+  input_tokens: tokenCount.optional().describe('input not served from a prompt cache'),
+  cached_input_tokens: tokenCount.optional().describe('input read from a prompt cache'),
+  output_tokens: tokenCount.optional().describe('output, reasoning included'),
+  model: z.string().min(1).max(MODEL_LENGTH).optional(),
+};
+
+type ChargeFields = { tokens?: number; input_tokens?: number; cached_input_tokens?: number; output_tokens?: number };
+
+/** `tokens`, or at least one count, the counts summing to at most 10^12. */
+export function refineCharge(body: ChargeFields, ctx: z.RefinementCtx): void {
+  if (body.tokens === undefined && body.input_tokens === undefined && body.cached_input_tokens === undefined && body.output_tokens === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'give tokens, or input_tokens, cached_input_tokens and/or output_tokens' });
+  }
+  if (body.tokens === undefined && (body.input_tokens ?? 0) + (body.cached_input_tokens ?? 0) + (body.output_tokens ?? 0) > MAX_TOKEN_COUNT) {
+    ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'input_tokens + cached_input_tokens + output_tokens must be at most 10^12' });
+  }
+}
 
 export const usageBody = z
   .object({
     event_id: clientEventId,
     shop_id: identifier,
     user_id: identifier,
-    tokens: tokenCount.optional(),
-    input_tokens: tokenCount.optional(),
-    output_tokens: tokenCount.optional(),
-    model: z.string().min(1).max(MODEL_LENGTH).optional(),
+    ...chargeFields,
     enforce: z.boolean().optional(),
   })
   .strict()
-  .superRefine((body, ctx) => {
-    if (body.tokens === undefined && body.input_tokens === undefined && body.output_tokens === undefined) {
-      ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'give tokens, or input_tokens and/or output_tokens' });
-    }
-    if (body.tokens === undefined && (body.input_tokens ?? 0) + (body.output_tokens ?? 0) > MAX_TOKEN_COUNT) {
-      ctx.addIssue({ code: 'custom', path: ['tokens'], message: 'input_tokens + output_tokens must be at most 10^12' });
-    }
-  });
+  .superRefine(refineCharge);
 
 type UsageBody = z.infer<typeof usageBody>;
 
-const USAGE_MEMBERS = new Set(['event_id', 'shop_id', 'user_id', 'tokens', 'input_tokens', 'output_tokens', 'model', 'enforce']);
+const USAGE_MEMBERS = new Set(['event_id', 'shop_id', 'user_id', 'tokens', 'input_tokens', 'cached_input_tokens', 'output_tokens', 'model', 'enforce']);
 const optional = <T>(value: unknown, test: (v: unknown) => v is T): boolean => value === undefined || test(value);
 
 /** `usageBody` as plain tests, for the route's `accepts`: a usage event passes here unless its model is over 200 UTF-16 units. */
@@ -42,12 +52,14 @@ export function acceptsUsage(raw: unknown): UsageBody | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return undefined;
   const body = raw as Record<string, unknown>;
   for (const member in body) if (!USAGE_MEMBERS.has(member)) return undefined;
-  const { event_id, tokens, input_tokens, output_tokens, model, enforce } = body;
+  const { event_id, tokens, input_tokens, cached_input_tokens, output_tokens, model, enforce } = body;
   if (!isIdentifier(event_id) || event_id.startsWith(COMMIT_EVENT_PREFIX) || !isIdentifier(body.shop_id) || !isIdentifier(body.user_id)) return undefined;
   if (!optional(tokens, isTokenCount) || !optional(input_tokens, isTokenCount) || !optional(output_tokens, isTokenCount)) return undefined;
+  if (!optional(cached_input_tokens, isTokenCount)) return undefined;
   if (tokens === undefined) {
-    if (input_tokens === undefined && output_tokens === undefined) return undefined;
-    if (((input_tokens as number | undefined) ?? 0) + ((output_tokens as number | undefined) ?? 0) > MAX_TOKEN_COUNT) return undefined;
+    if (input_tokens === undefined && cached_input_tokens === undefined && output_tokens === undefined) return undefined;
+    const sum = ((input_tokens as number | undefined) ?? 0) + ((cached_input_tokens as number | undefined) ?? 0) + ((output_tokens as number | undefined) ?? 0);
+    if (sum > MAX_TOKEN_COUNT) return undefined;
   }
   // The schema counts code points; a string within the limit in UTF-16 units is within it in code points too.
   if (model !== undefined && (typeof model !== 'string' || model.length < 1 || model.length > MODEL_LENGTH)) return undefined;
@@ -66,12 +78,16 @@ export const usageResultSchema = z.object({
   usage_percentage: z.number(),
   over_limit: z.boolean(),
   duplicate: z.boolean(),
+  model: z.string().nullable().optional().describe('with weights: the model the event named, when its rate (or the * rate) charged it'),
+  weights: weightsSchema.optional().describe('the weights the event was charged with; absent when charged as given or as the plain sum'),
 });
 
 export const usageEventSchema = z.object({
   event_id: z.string(), shop_id: z.string(), user_id: z.string(), subscription_id: z.string(),
   tokens: z.number().int(), input_tokens: z.number().int().nullable(), output_tokens: z.number().int().nullable(),
   model: z.string().nullable(), enforce: z.boolean(), reservation_id: z.string().nullable(), day: z.string(), created_at: instant,
+  cached_input_tokens: z.number().int().optional().describe('present when the event gave it'),
+  weights: weightsSchema.optional().describe('present when the event was charged by a rate'),
 });
 
 export const checkBody = z.object({ shop_id: identifier, user_id: identifier, tokens: tokenCount.optional() }).strict();
@@ -134,6 +150,7 @@ export const usageRoutes = [
       200: { description: 'Recorded (or a duplicate of a recorded event)', schema: usageResultSchema },
       404: { description: 'subscription_not_found' },
       409: { description: 'idempotency_conflict or subscription_suspended' },
+      422: { description: 'model_not_priced: rates exist, but none for the model and no * rate; nothing stored' },
       429: { description: 'quota_exceeded (enforce: true); nothing stored' },
     },
     handler: async ({ body, scope, services }) => ({ status: 200, body: await recordUsage(services, scope, body) }),
