@@ -65,19 +65,21 @@ export async function putRate(services: Services, scope: Scope, model: string, i
     output_weight: input.output_weight,
   };
   return services.write(async (unit) => {
-    const current = await openRate(unit.q, model, unit.lock);
-    if (current && sameWeights(current, weights)) return { created: false, rate: rateView(current, await closedRates(unit.q, [model])) };
-    const latest = current ?? (await latestRate(unit.q, model));
+    // The lock orders concurrent changes; the latest row is read again, as a change that committed meanwhile left it.
+    await openRate(unit.q, model, unit.lock);
+    const latest = await latestRate(unit.q, model);
+    const open = latest?.effective_to === null ? latest : undefined;
+    if (open && sameWeights(open, weights)) return { created: false, rate: rateView(open, await closedRates(unit.q, [model])) };
     if (latest && latest.effective_from >= unit.now) {
       // A change within the instant the latest span began: that span never held for a whole millisecond.
       if (!(await rewriteRate(unit.q, latest, weights))) throw new RetryUnit('rate changed concurrently');
     } else {
-      if (current && !(await closeRate(unit.q, model, current.effective_from, unit.now))) throw new RetryUnit('rate changed concurrently');
+      if (open && !(await closeRate(unit.q, model, open.effective_from, unit.now))) throw new RetryUnit('rate changed concurrently');
       if (!(await insertRate(unit.q, { model, effective_from: unit.now, ...weights }))) throw new RetryUnit('rate set concurrently');
     }
     const now = await openRate(unit.q, model);
     if (!now) throw new RetryUnit('rate vanished');
-    return { created: current === undefined, rate: rateView(now, await closedRates(unit.q, [model])) };
+    return { created: open === undefined, rate: rateView(now, await closedRates(unit.q, [model])) };
   });
 }
 

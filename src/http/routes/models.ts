@@ -22,7 +22,7 @@ const modelParams = z.object({ model: modelId });
 
 /** A weight as sent: a JSON number or decimal text, exact, 0 … 1000 with at most 6 decimals; parsed to millionths. */
 const weight = z
-  .union([z.number(), z.string()])
+  .union([z.number(), z.string().max(40, 'must be at most 40 characters')])
   .transform((value, ctx) => {
     try {
       return parseWeight(value);
