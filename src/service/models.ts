@@ -16,6 +16,7 @@ import type { Scope } from './scope.ts';
 /** The most allowance tokens one event may cost, as for tokens given explicitly. */
 export const MAX_EVENT_CHARGE = 1e12;
 
+/** Weights in millionths (the API's schema parses the decimals it is sent to them). */
 export interface NewRate {
   input_weight: number;
   output_weight: number;
