@@ -268,3 +268,15 @@ for (const dialect of DIALECTS) {
     assert.deepEqual((await verifyDatabase(allot.testDb.db)).violations, []);
   });
 }
+
+test('sqlite: models — the README\'s worked example charges what it says', async (t) => {
+  const allot = await start('sqlite', t);
+  await subscribe(allot, 's1', 'u1', 'pro');
+  assertStatus(await setRate(allot, 'openai/gpt-4o', { input_weight: 2.5, cached_input_weight: 1.25, output_weight: 10 }), 201);
+  assertStatus(await setRate(allot, 'openai/gpt-4o-mini', { input_weight: '0.15', cached_input_weight: '0.075', output_weight: '0.6' }), 201);
+  const charged = async (event_id: string, model: string, input_tokens: number, cached_input_tokens: number, output_tokens: number) =>
+    (await usage(allot, { event_id, model, input_tokens, cached_input_tokens, output_tokens })).body.tokens;
+  assert.equal(await charged('a', 'openai/gpt-4o', 1200, 800, 350), 7500);
+  assert.equal(await charged('b', 'openai/gpt-4o-mini', 1200, 800, 350), 450);
+  assert.equal(await charged('c', 'openai/gpt-4o-mini', 3, 0, 1), 2);
+});
