@@ -60,7 +60,7 @@ export function parseWeight(value: unknown): Micros {
     // Only numbers below 10^-6 (other than 0) print with an exponent in this range.
     if (text.includes('e')) throw new WeightError(`must have at most ${WEIGHT_DECIMALS} decimals`);
   } else if (typeof value === 'string') {
-    text = value.trim();
+    text = value;
     if (text.startsWith('-') && DECIMAL.test(text.slice(1))) throw new WeightError('must be at least 0');
   } else {
     throw new WeightError('must be a number or a decimal string such as "2.5"');
