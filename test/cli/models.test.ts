@@ -43,7 +43,10 @@ test('sqlite: cli — models set, list, delete', async (t) => {
   assert.equal((await server.api('PUT', '/v1/subscriptions/s/u', { plan_id: 'basic' })).status, 201);
   const used = await server.api('POST', '/v1/usage', { event_id: 'e', shop_id: 's', user_id: 'u', input_tokens: 3, cached_input_tokens: 1, output_tokens: 1, model: 'openai/gpt-4o' });
   assert.equal(used.body.tokens, 18); // 7.5 + 0.25 + 10 = 17.75 → 18
-  const [verified, deleted, missing] = await Promise.all([allot('verify'), allot('models', 'delete', '*'), allot('models', 'delete', 'nope')]);
+  const [verified, deleted, missing, status] = await Promise.all([
+    allot('verify'), allot('models', 'delete', '*'), allot('models', 'delete', 'nope'), allot('subs', 'show', 's', 'u', '--status'),
+  ]);
+  assert.ok(status.stdout.split('\n').includes('by model   openai/gpt-4o: 18 tokens in 1 event(s) (input 3, cached 1, output 1)'), status.stdout);
   assert.equal(verified.code, 0, verified.stdout);
   assert.equal(deleted.stdout, 'deleted the rate of *\n');
   assert.equal(missing.code, 1);
