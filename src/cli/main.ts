@@ -4,6 +4,7 @@ import { AllotError } from '../domain/errors.ts';
 import { VERSION } from '../version.ts';
 import { register as importMongo } from './import-mongo.ts';
 import { register as keys } from './keys.ts';
+import { register as models } from './models.ts';
 import { register as operations } from './operations.ts';
 import { register as plans } from './plans.ts';
 import { register as serve } from './serve.ts';
@@ -14,7 +15,7 @@ const program = new Command('allot')
   .description('Token-allowance subscriptions for AI products. Configuration comes from the environment (see README).')
   .version(VERSION);
 
-for (const register of [serve, operations, keys, plans, subs, verify, importMongo]) register(program);
+for (const register of [serve, operations, keys, plans, models, subs, verify, importMongo]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -25,6 +25,8 @@ function listed(label: string, items: string[]): string[] {
 }
 
 const alertText = (a: Alert) => `${a.type} ${a.code}: ${a.message} (${a.action})`;
+const modelText = (m: Status['usage_by_model'][number]) =>
+  `${m.model}: ${m.tokens} tokens in ${m.events} event(s) (input ${m.input_tokens}, cached ${m.cached_input_tokens}, output ${m.output_tokens})`;
 const adviceText = (r: Recommendation) => `${r.code}: ${r.message}${r.plan_id ? ` (plan ${r.plan_id})` : ''}`;
 
 /** The status report as the JSON has it, a line per topic. */
@@ -40,7 +42,10 @@ function statusText(s: Status): string[] {
   if (history) {
     lines.push(`queries    ${history.total_queries} (${history.avg_tokens_per_query} tokens per query), peak ${history.peak_daily_usage} tokens in a day`);
   }
-  return [...lines, ...listed('alerts', s.alerts.map(alertText)), ...listed('advice', s.recommendations.map(adviceText))];
+  return [
+    ...lines, ...listed('alerts', s.alerts.map(alertText)), ...listed('advice', s.recommendations.map(adviceText)),
+    ...listed('by model', s.usage_by_model.map(modelText)),
+  ];
 }
 
 export function register(program: Command): void {

@@ -18,6 +18,7 @@ import { clientErrorResponse, problemOf, toAllotError, zodFieldErrors } from './
 import { takesIdempotencyKey, type AnyRoute, type Reply } from './route.ts';
 import { pathToUnstorable } from './schemas.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
+import { modelRoutes } from './routes/models.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { shopRoutes } from './routes/shops.ts';
 import { planRoutes } from './routes/plans.ts';
@@ -40,6 +41,7 @@ export const allRoutes: readonly AnyRoute[] = [
   ...apiKeyRoutes,
   ...operationRoutes,
   ...shopRoutes,
+  ...modelRoutes,
 ];
 
 const emptyBody = z.object({}).strict();

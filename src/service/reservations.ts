@@ -11,8 +11,9 @@ import { RetryUnit, type Services, type Unit } from './context.ts';
 import { contentHash } from './hash.ts';
 import { newId } from './ids.ts';
 import { bringUpToDate, requireLive } from './lifecycle.ts';
+import { charge, type ChargeRequest } from './models.ts';
 import type { Scope, ShopId } from './scope.ts';
-import { meter, quotaExceeded, storeEvent, suspended, usageResult, type UsageResult } from './usage.ts';
+import { chargeColumns, meter, quotaExceeded, storeEvent, suspended, usageResult, type UsageResult } from './usage.ts';
 
 export interface HoldResult {
   reservation: ReservationRow;
@@ -23,11 +24,14 @@ export interface HoldResult {
 export async function createHold(
   services: Services,
   scope: Scope,
-  input: { reservation_id?: string; shop_id: string; user_id: string; tokens: number; ttl_seconds?: number },
+  input: ChargeRequest & { reservation_id?: string; shop_id: string; user_id: string; ttl_seconds?: number },
 ): Promise<HoldResult> {
   const shop = scope.shop(input.shop_id, 'subscription_not_found');
   const ttl = input.ttl_seconds ?? 300;
-  const hash = contentHash({ user_id: input.user_id, tokens: input.tokens, ttl_seconds: ttl });
+  const hash = contentHash({
+    user_id: input.user_id, tokens: input.tokens, ttl_seconds: ttl, input_tokens: input.input_tokens,
+    cached_input_tokens: input.cached_input_tokens, output_tokens: input.output_tokens, model: input.model,
+  });
   return services.write(async (unit) => {
     if (input.reservation_id !== undefined) {
       const existing = await findReservation(unit.q, shop, input.reservation_id);
@@ -47,23 +51,25 @@ export async function createHold(
     if ((await countActiveHolds(unit.q, sub.id)) >= services.rules.maxActiveHolds) {
       throw new AllotError('too_many_reservations', `A subscription may hold at most ${services.rules.maxActiveHolds} active reservations; commit or release some first.`);
     }
-    let counters = await addHold(unit.q, sub.id, sub.current_period_start, input.tokens);
+    // An estimate in counts is held at what those counts cost now.
+    const { tokens } = await charge(unit, input);
+    let counters = await addHold(unit.q, sub.id, sub.current_period_start, tokens);
     while (!counters) {
       const fresh = await findSubscriptionById(unit.q, sub.id);
       if (!fresh) throw new RetryUnit('subscription vanished');
       if (fresh.current_period_start === sub.current_period_start && fresh.status === sub.status) {
-        throw await quotaExceeded(unit, fresh, input.tokens);
+        throw await quotaExceeded(unit, fresh, tokens);
       }
       sub = await bringUpToDate(unit, fresh);
       if (sub.status !== 'active') throw suspended(input.user_id);
-      counters = await addHold(unit.q, sub.id, sub.current_period_start, input.tokens);
+      counters = await addHold(unit.q, sub.id, sub.current_period_start, tokens);
     }
     const reservation: ReservationRow = {
       shop_id: shop,
       id: input.reservation_id ?? newId('res', unit.now),
       subscription_id: sub.id,
       user_id: input.user_id,
-      tokens: input.tokens,
+      tokens,
       status: 'active',
       expires_at: unit.now + ttl * 1000,
       created_at: unit.now,
@@ -133,9 +139,12 @@ export const COMMIT_EVENT_PREFIX = 'reservation:';
 export async function commitHold(
   services: Services,
   scope: Scope,
-  input: { shop_id?: string; id: string; tokens: number; event_id?: string },
+  input: ChargeRequest & { shop_id?: string; id: string; event_id?: string },
 ): Promise<CommitResult> {
-  const hash = contentHash({ tokens: input.tokens, event_id: input.event_id });
+  const hash = contentHash({
+    tokens: input.tokens, event_id: input.event_id, input_tokens: input.input_tokens, cached_input_tokens: input.cached_input_tokens,
+    output_tokens: input.output_tokens, model: input.model,
+  });
   return services.write(async (unit) => {
     const shop = await reservationShop(unit, scope, input.shop_id, input.id);
     const found = await lockedReservation(unit, shop, input.id);
@@ -144,6 +153,9 @@ export async function commitHold(
       return { ...(JSON.parse(found.commit_result ?? '{}') as CommitResult), duplicate: true };
     }
     if (found.status === 'released') throw new AllotError('reservation_not_active', `Reservation ${input.id} was released.`);
+    // What was spent is priced at the commit's instant, before anything changes (an unpriced model changes nothing).
+    const charged = await charge(unit, input);
+    const tokens = charged.tokens;
     const eventId = input.event_id ?? `${COMMIT_EVENT_PREFIX}${found.id}`;
     if (await findUsageEvent(unit.q, shop, eventId)) {
       throw new AllotError('idempotency_conflict', `Event ${eventId} was already recorded.`);
@@ -160,20 +172,22 @@ export async function commitHold(
       if (counters) sub = { ...sub, reserved_tokens: counters.reserved_tokens };
     }
     // Spent tokens are never dropped: they count even above the hold, after expiry, or on a subscription no longer live.
-    const { sub: metered, counters } = await meter(unit, sub, input.tokens, 'spent');
+    const { sub: metered, counters } = await meter(unit, sub, tokens, 'spent');
     // A canceled subscription's period is already summarised: the late usage belongs in that summary too.
-    if (metered.status === 'canceled') await addToPeriodSummary(unit.q, metered.id, metered.current_period_start, input.tokens);
-    const result: CommitResult = Object.assign(usageResult(eventId, metered, input.tokens, counters), {
+    if (metered.status === 'canceled') await addToPeriodSummary(unit.q, metered.id, metered.current_period_start, tokens);
+    const model = input.model ?? null;
+    const result: CommitResult = Object.assign(usageResult(eventId, metered, tokens, counters, { model, weights: charged.weights }), {
       reservation_id: reservation.id,
       status: 'committed' as const,
       reservation_expired: expired,
     });
     await storeEvent(unit, {
-      shop_id: shop, event_id: eventId, subscription_id: metered.id, user_id: reservation.user_id, tokens: input.tokens,
-      input_tokens: null, output_tokens: null, model: null, enforce: 0, reservation_id: reservation.id, request_hash: hash,
+      shop_id: shop, event_id: eventId, subscription_id: metered.id, user_id: reservation.user_id, tokens,
+      input_tokens: input.input_tokens ?? null, output_tokens: input.output_tokens ?? null, model, enforce: 0,
+      reservation_id: reservation.id, request_hash: hash, ...chargeColumns(input.cached_input_tokens, charged),
     }, metered, counters);
     await recordCommit(unit.q, shop, reservation.id, {
-      committed_tokens: input.tokens, event_id: eventId, commit_hash: hash, commit_result: JSON.stringify(result), now: unit.now,
+      committed_tokens: tokens, event_id: eventId, commit_hash: hash, commit_result: JSON.stringify(result), now: unit.now,
     });
     return result;
   });

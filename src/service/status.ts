@@ -6,6 +6,7 @@ import type { Plan, Subscription } from '../domain/model.ts';
 import { billingPeriodEnd } from '../domain/rollover.ts';
 import { allPlans, planHistory } from '../store/subscriptions.ts';
 import { dailyUsageRange, periodDailyUsage } from '../store/usage.ts';
+import { modelUsageRange, periodModelUsage, type ModelUsage } from '../store/models.ts';
 import type { Queryable } from '../store/db.ts';
 import type { Services } from './context.ts';
 import type { Scope } from './scope.ts';
@@ -53,7 +54,9 @@ export async function subscriptionStatus(
   return services.write(async (unit) => {
     const sub = await currentSubscription(unit, shop, userId);
     if (!sub) throw neverSubscribed(shopId, userId);
-    const [daily, plans] = await Promise.all([periodDailyUsage(unit.q, sub.id, sub.current_period_start), allPlans(unit.q)]);
+    const [daily, plans, byModel] = await Promise.all([
+      periodDailyUsage(unit.q, sub.id, sub.current_period_start), allPlans(unit.q), periodModelUsage(unit.q, sub.id, sub.current_period_start),
+    ]);
     const current = plans.find((p) => p.id === sub.plan_id);
     const analytics = computeStatus({
       now: reportedAt(sub, unit.now),
@@ -88,12 +91,61 @@ export async function subscriptionStatus(
       usage_trend: analytics.usage_trend,
       alerts: analytics.alerts,
       recommendations: analytics.recommendations,
+      usage_by_model: byModel.map(modelUsageView),
       ...(history && { usage_history: analytics.usage_history, plan_history: history.map(tenureView) }),
     });
   });
 }
 
 const MAX_DAILY_RANGE = 1000;
+
+/** A rollup's sums as numbers (PostgreSQL answers SUM of BIGINT as NUMERIC). */
+function modelUsageView(row: ModelUsage): ModelUsage {
+  return {
+    model: row.model, events: Number(row.events), input_tokens: Number(row.input_tokens),
+    cached_input_tokens: Number(row.cached_input_tokens), output_tokens: Number(row.output_tokens), tokens: Number(row.tokens),
+  };
+}
+
+/** The longest allowance period (a leap year) and a day to spare: a period starts at most this long before a day it holds. */
+const LONGEST_PERIOD_MS = 367 * DAY_MS;
+
+/**
+ * Usage per model of the subscription `…/{shop_id}/{user_id}` names, over
+ * days `from` to `to` (defaults as for the daily series), from the by-model
+ * rollup: only the periods that can hold those days are read.
+ */
+export async function usageByModel(
+  services: Services,
+  scope: Scope,
+  shopId: string,
+  userId: string,
+  range: { from?: string; to?: string },
+) {
+  const shop = scope.shop(shopId, 'subscription_not_found');
+  return services.write(async (unit) => {
+    const sub = await currentSubscription(unit, shop, userId);
+    if (!sub) throw neverSubscribed(shopId, userId);
+    const to = range.to ?? isoDay(await lastDay(unit.q, sub, unit.now));
+    const last = Date.parse(`${to}T00:00:00Z`);
+    const from = range.from ?? isoDay(Math.max(startOfDay(sub.current_period_start), last - (MAX_DAILY_RANGE - 1) * DAY_MS));
+    const first = Date.parse(`${from}T00:00:00Z`);
+    checkRange(first, last);
+    const rows = await modelUsageRange(unit.q, sub.id, {
+      from, to, firstPeriodStart: first - LONGEST_PERIOD_MS, lastPeriodStart: last + DAY_MS - 1,
+    });
+    return { shop_id: shopId, user_id: userId, from, to, data: rows.map(modelUsageView) };
+  });
+}
+
+function checkRange(first: number, last: number): void {
+  if (last < first) {
+    throw new AllotError('validation_error', '`from` must not be after `to`.', { errors: [{ path: 'from', message: 'must be on or before to' }] });
+  }
+  if ((last - first) / DAY_MS >= MAX_DAILY_RANGE) {
+    throw new AllotError('validation_error', `At most ${MAX_DAILY_RANGE} days per request.`, { errors: [{ path: 'to', message: `range longer than ${MAX_DAILY_RANGE} days` }] });
+  }
+}
 
 /**
  * Where a daily series ends by default: today, or for a canceled subscription
@@ -127,12 +179,7 @@ export async function dailySeries(
     const last = Date.parse(`${to}T00:00:00Z`);
     const from = range.from ?? isoDay(Math.max(startOfDay(sub.current_period_start), last - (MAX_DAILY_RANGE - 1) * DAY_MS));
     const first = Date.parse(`${from}T00:00:00Z`);
-    if (last < first) {
-      throw new AllotError('validation_error', '`from` must not be after `to`.', { errors: [{ path: 'from', message: 'must be on or before to' }] });
-    }
-    if ((last - first) / DAY_MS >= MAX_DAILY_RANGE) {
-      throw new AllotError('validation_error', `At most ${MAX_DAILY_RANGE} days per request.`, { errors: [{ path: 'to', message: `range longer than ${MAX_DAILY_RANGE} days` }] });
-    }
+    checkRange(first, last);
     const rows = await dailyUsageRange(unit.q, sub.id, from, to);
     const byDay = new Map(rows.map((r) => [r.date, r]));
     const data = [];

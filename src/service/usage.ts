@@ -3,6 +3,8 @@ import { isoDay } from '../domain/clock.ts';
 import { remainingTokens, usagePercentage } from '../domain/analytics.ts';
 import { AllotError } from '../domain/errors.ts';
 import type { Subscription } from '../domain/model.ts';
+import { chargedTokens, plainTokens, type Weights } from '../domain/rates.ts';
+import { addModelUsage } from '../store/models.ts';
 import { findPlan, findSubscriptionById } from '../store/subscriptions.ts';
 import {
   addDailyUsage, addUsage, MAX_PERIOD_TOKENS, findUsageEvent, insertUsageEvent, listUsageEvents, recordLiveUsage, storedCounters, type Counters,
@@ -11,6 +13,7 @@ import {
 import { RetryUnit, type Services, type Unit } from './context.ts';
 import { sha256 } from './hash.ts';
 import { bringUpToDate, noLiveSubscription, requireLive } from './lifecycle.ts';
+import { charge, countsOf, weightsView, type Charge, type WeightsView } from './models.ts';
 import type { Scope, ShopId } from './scope.ts';
 
 export interface UsageInput {
@@ -19,6 +22,7 @@ export interface UsageInput {
   user_id: string;
   tokens?: number;
   input_tokens?: number;
+  cached_input_tokens?: number;
   output_tokens?: number;
   model?: string;
   enforce?: boolean;
@@ -35,10 +39,14 @@ export interface UsageResult {
   usage_percentage: number;
   over_limit: boolean;
   duplicate: boolean;
+  /** With `weights`, only when the event was charged by a model's rate. */
+  model?: string | null;
+  weights?: WeightsView;
 }
 
-export function totalTokens(input: Pick<UsageInput, 'tokens' | 'input_tokens' | 'output_tokens'>): number {
-  return input.tokens ?? (input.input_tokens ?? 0) + (input.output_tokens ?? 0);
+/** The tokens an event names without any rate: `tokens`, else the plain sum of its counts. */
+export function totalTokens(input: Pick<UsageInput, 'tokens' | 'input_tokens' | 'cached_input_tokens' | 'output_tokens'>): number {
+  return input.tokens ?? plainTokens(countsOf(input));
 }
 
 function secondsUntil(end: number, now: number): number {
@@ -82,7 +90,8 @@ export function suspended(userId: string): AllotError {
  */
 export function usageContentHash(input: UsageInput, tokens: number, enforce: boolean): string {
   return sha256(JSON.stringify({
-    enforce, input_tokens: input.input_tokens, model: input.model, output_tokens: input.output_tokens, tokens, user_id: input.user_id,
+    cached_input_tokens: input.cached_input_tokens, enforce, input_tokens: input.input_tokens, model: input.model,
+    output_tokens: input.output_tokens, tokens, user_id: input.user_id,
   }));
 }
 
@@ -92,7 +101,24 @@ function storedResult(event: UsageEventRow): UsageResult {
   const stored = JSON.parse(event.result) as UsageResult | [number, number, number];
   if (!Array.isArray(stored)) return stored;
   const [used_tokens, reserved_tokens, allocated_tokens] = stored;
-  return usageResult(event.event_id, { id: event.subscription_id }, event.tokens, { used_tokens, reserved_tokens, allocated_tokens });
+  return usageResult(event.event_id, { id: event.subscription_id }, event.tokens, { used_tokens, reserved_tokens, allocated_tokens }, {
+    model: event.model, weights: storedWeights(event),
+  });
+}
+
+/** The weights an event was charged with, or null when it was charged as given or as the plain sum. */
+export function storedWeights(event: Pick<UsageEventRow, 'input_weight' | 'cached_input_weight' | 'output_weight'>): Weights | null {
+  if (event.input_weight === null || event.cached_input_weight === null || event.output_weight === null) return null;
+  return { input_weight: event.input_weight, cached_input_weight: event.cached_input_weight, output_weight: event.output_weight };
+}
+
+/** What a stored event's counts cost with its own stored weights (the plain sum without): its charge, unless given explicitly. */
+export function chargeOfCounts(event: Pick<UsageEventRow, 'input_tokens' | 'cached_input_tokens' | 'output_tokens' | 'input_weight' | 'cached_input_weight' | 'output_weight'>): number {
+  const counts = {
+    input_tokens: event.input_tokens ?? 0, cached_input_tokens: event.cached_input_tokens ?? 0, output_tokens: event.output_tokens ?? 0,
+  };
+  const weights = storedWeights(event);
+  return weights ? chargedTokens(counts, weights) : plainTokens(counts);
 }
 
 /**
@@ -100,15 +126,17 @@ function storedResult(event: UsageEventRow): UsageResult {
  * `POST /v1/usage` keeps its content in its own columns (its `request_hash`
  * is empty); rows from before, and a commit's event, keep a hash of it.
  */
-function sameContent(existing: UsageEventRow, input: UsageInput, tokens: number, enforce: boolean): boolean {
-  if (existing.request_hash !== '') return existing.request_hash === usageContentHash(input, tokens, enforce);
+function sameContent(existing: UsageEventRow, input: UsageInput, enforce: boolean): boolean {
+  if (existing.request_hash !== '') return existing.request_hash === usageContentHash(input, totalTokens(input), enforce);
+  // Counts charged by weights are compared as counts: the weights may have changed since.
+  const tokens = input.tokens ?? chargeOfCounts(existing);
   return existing.user_id === input.user_id && existing.tokens === tokens && existing.enforce === (enforce ? 1 : 0)
     && existing.input_tokens === (input.input_tokens ?? null) && existing.output_tokens === (input.output_tokens ?? null)
-    && existing.model === (input.model ?? null);
+    && (existing.cached_input_tokens ?? null) === (input.cached_input_tokens ?? null) && existing.model === (input.model ?? null);
 }
 
-function replay(existing: UsageEventRow, input: UsageInput, tokens: number, enforce: boolean): UsageResult {
-  if (!sameContent(existing, input, tokens, enforce)) {
+function replay(existing: UsageEventRow, input: UsageInput, enforce: boolean): UsageResult {
+  if (!sameContent(existing, input, enforce)) {
     throw new AllotError('idempotency_conflict', `Event ${existing.event_id} was already recorded with other content.`);
   }
   return { ...storedResult(existing), duplicate: true };
@@ -155,8 +183,9 @@ export function usageResult(
   sub: Pick<Subscription, 'id'>,
   tokens: number,
   counters: Pick<Counters, 'used_tokens' | 'reserved_tokens' | 'allocated_tokens'>,
+  priced?: { model: string | null; weights: Weights | null },
 ): UsageResult {
-  return {
+  const result: UsageResult = {
     event_id: eventId,
     subscription_id: sub.id,
     tokens,
@@ -168,9 +197,28 @@ export function usageResult(
     over_limit: counters.used_tokens > counters.allocated_tokens,
     duplicate: false,
   };
+  if (priced?.weights) {
+    result.model = priced.model;
+    result.weights = weightsView(priced.weights);
+  }
+  return result;
 }
 
-/** Stores the event the caller describes in a fresh object (completed in place with its period, day, instant and counters). */
+/** The columns of an event row that record how it was charged: its cached count and the weights used (null: none). */
+export function chargeColumns(cachedInputTokens: number | undefined, charged: Charge) {
+  return {
+    cached_input_tokens: cachedInputTokens ?? null,
+    input_weight: charged.weights?.input_weight ?? null,
+    cached_input_weight: charged.weights?.cached_input_weight ?? null,
+    output_weight: charged.weights?.output_weight ?? null,
+  };
+}
+
+/**
+ * Stores the event the caller describes in a fresh object (completed in place
+ * with its period, day, instant and counters), and adds an event that names a
+ * model to that model's daily rollup.
+ */
 export async function storeEvent(
   unit: Unit,
   event: Omit<UsageEventRow, 'result' | 'period_start' | 'day' | 'created_at'>,
@@ -183,11 +231,16 @@ export async function storeEvent(
   });
   // Another request stored the same event while this one ran: undo and answer as a duplicate.
   if (!(await insertUsageEvent(unit.q, row))) throw new RetryUnit('event stored concurrently');
+  if (row.model !== null) {
+    await addModelUsage(unit.q, row.subscription_id, row.period_start, row.day, {
+      model: row.model, input_tokens: row.input_tokens ?? 0, cached_input_tokens: row.cached_input_tokens ?? 0,
+      output_tokens: row.output_tokens ?? 0, tokens: row.tokens,
+    });
+  }
 }
 
 export async function recordUsage(services: Services, scope: Scope, input: UsageInput): Promise<UsageResult> {
   const shop = scope.shop(input.shop_id, 'subscription_not_found');
-  const tokens = totalTokens(input);
   const enforce = input.enforce ?? false;
   // New events are the common case: the event's primary key catches a repeat at insert time
   // (storeEvent then retries the unit, which looks first). Refusals look before answering.
@@ -195,36 +248,47 @@ export async function recordUsage(services: Services, scope: Scope, input: Usage
   return services.write(async (unit) => {
     if (lookFirst) {
       const existing = await findUsageEvent(unit.q, shop, input.event_id);
-      if (existing) return replay(existing, input, tokens, enforce);
+      if (existing) return replay(existing, input, enforce);
     }
     lookFirst = true;
+    let charged: Charge;
     let metered;
     try {
+      // Priced inside the transaction: the weights in force now, whatever another server changed before.
+      charged = await charge(unit, input);
       // The common case in one step: the live subscription needs nothing brought up to date and takes the usage.
       const recorded = await recordLiveUsage(unit.q, services.db.dialect, {
-        shop_id: shop, event_id: input.event_id, user_id: input.user_id, tokens, input_tokens: input.input_tokens ?? null,
+        shop_id: shop, event_id: input.event_id, user_id: input.user_id, tokens: charged.tokens, input_tokens: input.input_tokens ?? null,
         output_tokens: input.output_tokens ?? null, model: input.model ?? null, enforce,
+        ...chargeColumns(input.cached_input_tokens, charged),
       }, unit.now, isoDay(unit.now));
       if (recorded) {
         // Another request stored the same event while this one ran: undo and answer as a duplicate.
         if (!recorded.stored) throw new RetryUnit('event stored concurrently');
-        return usageResult(input.event_id, recorded.sub, tokens, recorded.sub);
+        if (input.model !== undefined) {
+          await addModelUsage(unit.q, recorded.sub.id, recorded.sub.current_period_start, isoDay(unit.now), {
+            model: input.model, input_tokens: input.input_tokens ?? 0, cached_input_tokens: input.cached_input_tokens ?? 0,
+            output_tokens: input.output_tokens ?? 0, tokens: charged.tokens,
+          });
+        }
+        return usageResult(input.event_id, recorded.sub, charged.tokens, recorded.sub, { model: input.model ?? null, weights: charged.weights });
       }
-      metered = await meter(unit, await requireLive(unit, shop, input.user_id), tokens, enforce ? 'enforce' : 'record');
+      metered = await meter(unit, await requireLive(unit, shop, input.user_id), charged.tokens, enforce ? 'enforce' : 'record');
     } catch (error) {
       // A database error (a deadlock, say) leaves the transaction unusable: let the store retry it whole.
       if (!(error instanceof AllotError)) throw error;
       // The same event may have been stored by a request that held the row before us.
       const stored = await findUsageEvent(unit.q, shop, input.event_id);
-      if (stored) return replay(stored, input, tokens, enforce);
+      if (stored) return replay(stored, input, enforce);
       throw error;
     }
+    const model = input.model ?? null;
     await storeEvent(unit, {
-      shop_id: shop, event_id: input.event_id, subscription_id: metered.sub.id, user_id: input.user_id, tokens,
-      input_tokens: input.input_tokens ?? null, output_tokens: input.output_tokens ?? null, model: input.model ?? null,
-      enforce: enforce ? 1 : 0, reservation_id: null, request_hash: '',
+      shop_id: shop, event_id: input.event_id, subscription_id: metered.sub.id, user_id: input.user_id, tokens: charged.tokens,
+      input_tokens: input.input_tokens ?? null, output_tokens: input.output_tokens ?? null, model,
+      enforce: enforce ? 1 : 0, reservation_id: null, request_hash: '', ...chargeColumns(input.cached_input_tokens, charged),
     }, metered.sub, metered.counters);
-    return usageResult(input.event_id, metered.sub, tokens, metered.counters);
+    return usageResult(input.event_id, metered.sub, charged.tokens, metered.counters, { model, weights: charged.weights });
   });
 }
 

@@ -10,6 +10,7 @@
  * const report = await verifyDatabase(db);
  * if (!report.ok) for (const v of report.violations) console.error(v.invariant, v.detail);
  */
+import { chargedTokens } from '../domain/rates.ts';
 import type { Queryable } from '../store/db.ts';
 import { unansweredKeys } from '../store/idempotency.ts';
 
@@ -22,7 +23,9 @@ export type Invariant =
   | 'holds_match_reservations'
   | 'commits_match_events'
   | 'counters_not_negative'
-  | 'idempotency_keys_answered';
+  | 'idempotency_keys_answered'
+  | 'charges_match_weights'
+  | 'model_rollups_match_events';
 
 export const INVARIANTS: Record<Invariant, string> = {
   usage_matches_events: "a live subscription's used_tokens and queries equal the usage events of its current period (cover them, for an imported period)",
@@ -34,6 +37,8 @@ export const INVARIANTS: Record<Invariant, string> = {
   commits_match_events: 'each committed reservation has the usage event it recorded, with the committed tokens',
   counters_not_negative: 'used_tokens, reserved_tokens and queries are never negative',
   idempotency_keys_answered: 'each stored Idempotency-Key has its answer: none is left in flight (a key commits with its work and answer)',
+  charges_match_weights: "each event charged by a model's rate holds ceil(input·w_in + cached·w_cached + output·w_out) of its own counts and weights",
+  model_rollups_match_events: 'each by-model daily rollup (subscription, period, day, model) equals the usage events naming that model that day',
 };
 
 export interface Violation {
@@ -63,6 +68,13 @@ const EVENTS_BY_PERIOD = `SELECT subscription_id, period_start, SUM(tokens) AS t
 const EVENTS_BY_DAY = `SELECT subscription_id, period_start, day, SUM(tokens) AS tokens, COUNT(*) AS n
   FROM usage_events GROUP BY subscription_id, period_start, day`;
 
+const EVENTS_BY_MODEL = `SELECT subscription_id, period_start, day, model, COUNT(*) AS n, SUM(COALESCE(input_tokens, 0)) AS input_tokens,
+    SUM(COALESCE(cached_input_tokens, 0)) AS cached_input_tokens, SUM(COALESCE(output_tokens, 0)) AS output_tokens, SUM(tokens) AS tokens
+  FROM usage_events WHERE model IS NOT NULL GROUP BY subscription_id, period_start, day, model`;
+
+/** Weighted events read per query by the charge check. */
+const CHARGE_PAGE = 1000;
+
 /**
  * Counters that disagree with their events. The period an import brought in
  * (`imported_period_start`, joined as `s`) started with counters and rollups
@@ -80,6 +92,45 @@ const n = (v: Num): number => Number(v ?? 0);
 async function count(q: Queryable, table: string): Promise<number> {
   const row = await q.one<{ n: Num }>(`SELECT COUNT(*) AS n FROM ${table}`);
   return n(row?.n ?? 0);
+}
+
+interface ChargedEvent {
+  shop_id: string;
+  event_id: string;
+  tokens: Num;
+  input_tokens: Num;
+  cached_input_tokens: Num;
+  output_tokens: Num;
+  input_weight: Num;
+  cached_input_weight: Num;
+  output_weight: Num;
+}
+
+/** Recomputes every weighted event's charge from its stored counts and weights (in BigInt: the products pass 2^53). */
+async function checkCharges(q: Queryable, add: (invariant: Invariant, subject: string, detail: string) => void): Promise<void> {
+  let after = { shop_id: '', event_id: '' };
+  for (;;) {
+    const events = await q.all<ChargedEvent>(
+      `SELECT shop_id, event_id, tokens, input_tokens, cached_input_tokens, output_tokens, input_weight, cached_input_weight, output_weight
+       FROM usage_events WHERE input_weight IS NOT NULL AND (shop_id > ? OR (shop_id = ? AND event_id > ?))
+       ORDER BY shop_id, event_id LIMIT ${CHARGE_PAGE}`,
+      [after.shop_id, after.shop_id, after.event_id],
+    );
+    for (const e of events) {
+      const expected = chargedTokens(
+        { input_tokens: n(e.input_tokens), cached_input_tokens: n(e.cached_input_tokens), output_tokens: n(e.output_tokens) },
+        { input_weight: n(e.input_weight), cached_input_weight: n(e.cached_input_weight), output_weight: n(e.output_weight) },
+      );
+      if (expected !== n(e.tokens)) {
+        add('charges_match_weights', `${e.shop_id}/${e.event_id}`,
+          `charged ${n(e.tokens)} tokens, but ${n(e.input_tokens)}/${n(e.cached_input_tokens)}/${n(e.output_tokens)} tokens `
+          + `at weights ${n(e.input_weight)}/${n(e.cached_input_weight)}/${n(e.output_weight)} millionths cost ${expected}`);
+      }
+    }
+    if (events.length < CHARGE_PAGE) return;
+    const last = events[events.length - 1]!;
+    after = { shop_id: last.shop_id, event_id: last.event_id };
+  }
 }
 
 export async function verifyDatabase(q: Queryable): Promise<VerifyReport> {
@@ -183,6 +234,29 @@ export async function verifyDatabase(q: Queryable): Promise<VerifyReport> {
   for (const r of await unansweredKeys(q)) {
     add('idempotency_keys_answered', `${r.scope}/${r.key}`,
       `the key is ${r.state === 'done' ? 'done without a stored answer' : 'in flight'}: a retry could not replay what its work did`);
+  }
+
+  await checkCharges(q, add);
+
+  for (const r of await q.all<{ subscription_id: string; day: string; model: string; rollup: string; events: string }>(
+    `SELECT d.subscription_id, d.day, d.model,
+       d.events || '/' || d.input_tokens || '/' || d.cached_input_tokens || '/' || d.output_tokens || '/' || d.tokens AS rollup,
+       COALESCE(e.n || '/' || e.input_tokens || '/' || e.cached_input_tokens || '/' || e.output_tokens || '/' || e.tokens, '0/0/0/0/0') AS events
+     FROM daily_model_usage d
+     LEFT JOIN (${EVENTS_BY_MODEL}) e
+       ON e.subscription_id = d.subscription_id AND e.period_start = d.period_start AND e.day = d.day AND e.model = d.model
+     WHERE e.n IS NULL OR d.events <> e.n OR d.input_tokens <> e.input_tokens OR d.cached_input_tokens <> e.cached_input_tokens
+        OR d.output_tokens <> e.output_tokens OR d.tokens <> e.tokens
+     UNION ALL
+     SELECT e.subscription_id, e.day, e.model, 'none',
+       e.n || '/' || e.input_tokens || '/' || e.cached_input_tokens || '/' || e.output_tokens || '/' || e.tokens
+     FROM (${EVENTS_BY_MODEL}) e
+     WHERE NOT EXISTS (SELECT 1 FROM daily_model_usage d
+       WHERE d.subscription_id = e.subscription_id AND d.period_start = e.period_start AND d.day = e.day AND d.model = e.model)
+     ORDER BY 1, 2, 3`,
+  )) {
+    add('model_rollups_match_events', r.subscription_id,
+      `${r.model} on ${r.day}: rollup says ${r.rollup}, events say ${r.events} (events/input/cached/output/tokens)`);
   }
 
   return {

@@ -4,6 +4,8 @@ import { remainingTokens, usagePercentage } from '../domain/analytics.ts';
 import type { Plan, PeriodSummary, PlanTenure, Subscription } from '../domain/model.ts';
 import { nextBillingDate } from '../domain/rollover.ts';
 import type { ReservationRow, UsageEventRow } from '../store/usage.ts';
+import { weightsView } from './models.ts';
+import { storedWeights } from './usage.ts';
 
 export function planView(plan: Plan) {
   return {
@@ -59,8 +61,12 @@ export function periodSummaryView(p: PeriodSummary) {
   return { ...p, period_start: isoInstant(p.period_start), period_end: isoInstant(p.period_end) };
 }
 
+/** A stored event; `cached_input_tokens` and `weights` appear only on events that gave or used them. */
 export function usageEventView(e: UsageEventRow) {
+  const weights = storedWeights(e);
   return {
+    ...(e.cached_input_tokens !== null && { cached_input_tokens: e.cached_input_tokens }),
+    ...(weights && { weights: weightsView(weights) }),
     event_id: e.event_id,
     shop_id: e.shop_id,
     user_id: e.user_id,

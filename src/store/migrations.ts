@@ -192,6 +192,46 @@ const unansweredKeysForgotten = "DELETE FROM idempotency_keys WHERE state <> 'do
  */
 const dailyUsageByDay = 'CREATE INDEX daily_usage_by_day ON daily_usage (subscription_id, day)';
 
+/**
+ * Model rates (SPEC §10). A model's weights are rows of `model_rates`, one
+ * per span of time they were in force (`effective_to` NULL while current);
+ * weights are integer millionths, never floats. A usage event keeps the
+ * counts it was charged from and the weights it was charged with, so its
+ * charge is replayed, and checked, whatever the rates say later. The
+ * by-model rollup keeps a subscription's usage per day and model, so reports
+ * by model read a period's rows, not its events.
+ */
+const modelRates = `
+CREATE TABLE model_rates (
+  model TEXT NOT NULL,
+  effective_from BIGINT NOT NULL,
+  effective_to BIGINT,
+  input_weight BIGINT NOT NULL,
+  cached_input_weight BIGINT NOT NULL,
+  output_weight BIGINT NOT NULL,
+  PRIMARY KEY (model, effective_from)
+);
+CREATE UNIQUE INDEX model_rates_current ON model_rates (model) WHERE effective_to IS NULL;
+
+ALTER TABLE usage_events ADD COLUMN cached_input_tokens BIGINT;
+ALTER TABLE usage_events ADD COLUMN input_weight BIGINT;
+ALTER TABLE usage_events ADD COLUMN cached_input_weight BIGINT;
+ALTER TABLE usage_events ADD COLUMN output_weight BIGINT;
+
+CREATE TABLE daily_model_usage (
+  subscription_id TEXT NOT NULL,
+  period_start BIGINT NOT NULL,
+  day TEXT NOT NULL,
+  model TEXT NOT NULL,
+  events BIGINT NOT NULL,
+  input_tokens BIGINT NOT NULL,
+  cached_input_tokens BIGINT NOT NULL,
+  output_tokens BIGINT NOT NULL,
+  tokens BIGINT NOT NULL,
+  PRIMARY KEY (subscription_id, period_start, day, model)
+);
+`;
+
 export const migrations: readonly Migration[] = [
   { id: '0001_initial', sql: () => initial },
   { id: '0002_imported_period', sql: () => importedPeriod },
@@ -199,6 +239,7 @@ export const migrations: readonly Migration[] = [
   { id: '0004_subscriptions_by_user', sql: () => subscriptionsByUser },
   { id: '0005_unanswered_keys_forgotten', sql: () => unansweredKeysForgotten },
   { id: '0006_daily_usage_by_day', sql: () => dailyUsageByDay },
+  { id: '0007_model_rates', sql: () => modelRates },
 ];
 
 /**

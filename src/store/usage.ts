@@ -13,6 +13,11 @@ export interface UsageEventRow {
   output_tokens: number | null;
   model: string | null;
   enforce: number;
+  cached_input_tokens: number | null;
+  /** The weights the event was charged with, in millionths; null when charged as given or as the plain sum. */
+  input_weight: number | null;
+  cached_input_weight: number | null;
+  output_weight: number | null;
   reservation_id: string | null;
   period_start: number;
   day: string;
@@ -119,6 +124,10 @@ export interface LiveUsageEvent {
   output_tokens: number | null;
   model: string | null;
   enforce: boolean;
+  cached_input_tokens: number | null;
+  input_weight: number | null;
+  cached_input_weight: number | null;
+  output_weight: number | null;
 }
 
 /**
@@ -144,6 +153,7 @@ export async function recordLiveUsage(
       day, event.tokens,
       event.shop_id, event.event_id, event.user_id, event.tokens, event.input_tokens, event.output_tokens, event.model,
       event.enforce ? 1 : 0, day, now,
+      event.cached_input_tokens, event.input_weight, event.cached_input_weight, event.output_weight,
     ]);
     if (!row) return undefined;
     const { stored, ...sub } = row;
@@ -156,7 +166,8 @@ export async function recordLiveUsage(
     shop_id: event.shop_id, event_id: event.event_id, subscription_id: sub.id, user_id: event.user_id, tokens: event.tokens,
     input_tokens: event.input_tokens, output_tokens: event.output_tokens, model: event.model, enforce: event.enforce ? 1 : 0,
     reservation_id: null, period_start: sub.current_period_start, day, created_at: now, request_hash: '',
-    result: storedCounters(sub),
+    result: storedCounters(sub), cached_input_tokens: event.cached_input_tokens, input_weight: event.input_weight,
+    cached_input_weight: event.cached_input_weight, output_weight: event.output_weight,
   });
   return { sub, stored };
 }
@@ -172,9 +183,11 @@ const recordLiveSql = (guard: string) => `WITH metered AS (
     DO UPDATE SET tokens = daily_usage.tokens + excluded.tokens, queries = daily_usage.queries + 1
   ), stored AS (
     INSERT INTO usage_events (shop_id, event_id, subscription_id, user_id, tokens, input_tokens, output_tokens, model,
-      enforce, reservation_id, period_start, day, created_at, request_hash, result)
+      enforce, reservation_id, period_start, day, created_at, request_hash, result,
+      cached_input_tokens, input_weight, cached_input_weight, output_weight)
     SELECT ?::text, ?::text, id, ?::text, ?::bigint, ?::bigint, ?::bigint, ?::text, ?::integer, NULL, current_period_start,
-      ?::text, ?::bigint, '', '[' || used_tokens || ',' || reserved_tokens || ',' || allocated_tokens || ']'
+      ?::text, ?::bigint, '', '[' || used_tokens || ',' || reserved_tokens || ',' || allocated_tokens || ']',
+      ?::bigint, ?::bigint, ?::bigint, ?::bigint
     FROM metered
     ON CONFLICT (shop_id, event_id) DO NOTHING
     RETURNING 1
@@ -230,11 +243,13 @@ export async function insertDailyUsage(
 export async function insertUsageEvent(q: Queryable, event: UsageEventRow): Promise<boolean> {
   const changed = await q.run(
     `INSERT INTO usage_events (shop_id, event_id, subscription_id, user_id, tokens, input_tokens, output_tokens, model,
-       enforce, reservation_id, period_start, day, created_at, request_hash, result)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, event_id) DO NOTHING`,
+       enforce, reservation_id, period_start, day, created_at, request_hash, result,
+       cached_input_tokens, input_weight, cached_input_weight, output_weight)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (shop_id, event_id) DO NOTHING`,
     [event.shop_id, event.event_id, event.subscription_id, event.user_id, event.tokens, event.input_tokens,
       event.output_tokens, event.model, event.enforce, event.reservation_id, event.period_start, event.day,
-      event.created_at, event.request_hash, event.result],
+      event.created_at, event.request_hash, event.result,
+      event.cached_input_tokens, event.input_weight, event.cached_input_weight, event.output_weight],
   );
   return changed === 1;
 }

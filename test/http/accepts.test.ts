@@ -46,7 +46,7 @@ const usageBodies = fc
     fc.record(
       {
         event_id: identifier, shop_id: identifier, user_id: identifier,
-        tokens: count, input_tokens: count, output_tokens: count, model, enforce,
+        tokens: count, input_tokens: count, cached_input_tokens: count, output_tokens: count, model, enforce,
       },
       { requiredKeys: ['event_id', 'shop_id', 'user_id'] },
     ),

@@ -42,6 +42,13 @@ class Contract {
     assert.ok(operation, `${method} ${template} is documented`);
     const response = operation.responses[String(res.status)];
     assert.ok(response, `${method} ${template} documents status ${res.status}: ${JSON.stringify(res.body)}`);
+    if (res.status === 204) {
+      // No content: none documented, none sent.
+      assert.equal(response.content, undefined, `${method} ${template} 204 documents no content`);
+      assert.equal(res.body, undefined, `${method} ${template} 204 sends no body`);
+      this.checked.add(`${method} ${template}`);
+      return;
+    }
     const contentType = (res.headers.get('content-type') ?? '').split(';')[0]!;
     const media = response.content?.[contentType];
     assert.ok(media, `${method} ${template} ${res.status} documents ${contentType}`);
@@ -237,6 +244,17 @@ for (const dialect of DIALECTS) {
     await call('GET', '/v1/usage', '/v1/usage?shop_id=s1&limit=1');
     await call('GET', '/v1/usage/{event_id}', '/v1/usage/e1?shop_id=s1');
     await call('POST', '/v1/check', '/v1/check', { shop_id: 's1', user_id: 'u1', tokens: 5 });
+    await call('PUT', '/v1/models/{model}', '/v1/models/vendor%2Fm', { input_weight: 2, output_weight: '0.5', cached_input_weight: 0.2 });
+    await call('PUT', '/v1/models/{model}', '/v1/models/vendor%2Fm', { input_weight: 3, output_weight: 1 });
+    await call('PUT', '/v1/models/{model}', '/v1/models/other', { input_weight: -1, output_weight: 1 });
+    await call('GET', '/v1/models', '/v1/models');
+    await call('GET', '/v1/models/{model}', '/v1/models/vendor%2Fm');
+    await call('GET', '/v1/models/{model}', '/v1/models/nope');
+    await call('POST', '/v1/usage', '/v1/usage', { event_id: 'w1', shop_id: 's1', user_id: 'u1', input_tokens: 10, cached_input_tokens: 5, output_tokens: 1, model: 'vendor/m' });
+    await call('POST', '/v1/usage', '/v1/usage', { event_id: 'w2', shop_id: 's1', user_id: 'u1', input_tokens: 10, model: 'unpriced' });
+    await call('GET', '/v1/usage/{event_id}', '/v1/usage/w1?shop_id=s1');
+    await call('GET', '/v1/subscriptions/{shop_id}/{user_id}/usage/by-model', '/v1/subscriptions/s1/u1/usage/by-model');
+    await call('DELETE', '/v1/models/{model}', '/v1/models/vendor%2Fm');
     const held = await call('POST', '/v1/reservations', '/v1/reservations', { shop_id: 's1', user_id: 'u1', tokens: 1_000 });
     await call('GET', '/v1/reservations/{id}', `/v1/reservations/${held.body.id}`);
     await call('POST', '/v1/reservations/{id}/commit', `/v1/reservations/${held.body.id}/commit`, { tokens: 1_200 });

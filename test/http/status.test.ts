@@ -50,6 +50,7 @@ for (const dialect of DIALECTS) {
         alerts: [], recommendations: [],
         usage_history: { daily: [{ date: '2026-01-31', tokens: 0, queries: 0 }], total_queries: 0, avg_tokens_per_query: 0, peak_daily_usage: 0 },
         plan_history: [],
+        usage_by_model: [],
       });
       assert.match(s.id, /^sub_/);
       assert.equal(s.subscription_id, s.id);
@@ -356,6 +357,7 @@ for (const dialect of DIALECTS) {
       usage_trend: 'stable', // d < 6
       alerts: [{ type: 'info', code: 'usage_moderate', message: "Moderate usage: 50% of this period's tokens used", action: 'Usage is on track' }],
       recommendations: [{ code: 'high_tokens_per_query', message: 'Average of 25000 tokens per query is high - consider shorter prompts or responses' }],
+      usage_by_model: [],
     });
     const subscription = (await allot.api('GET', '/v1/subscriptions/shop1/u1')).body;
     assert.deepEqual([subscription.current_period_end, subscription.used_tokens], ['2026-02-03T10:00:00.000Z', 50_000], 'the subscription agrees');

@@ -54,6 +54,12 @@ const templates: Record<string, Template> = {
   'POST /v1/renewals/run': { params: {} },
   'PUT /v1/test-clock': { params: {}, body: { now: '2026-03-02T00:00:00.000Z' } },
   'GET /v1/test-clock': { params: {} },
+  'PUT /v1/models/{model}': { params: { model: 'vendor/m' }, body: { input_weight: '2.5', output_weight: 10, cached_input_weight: 0.25 } },
+  'GET /v1/models': { params: {}, query: { limit: '5' } },
+  'GET /v1/models/{model}': { params: { model: 'vendor/m' } },
+  // A model without a rate: a DELETE the fuzzer lets through (as one with a bad Idempotency-Key) changes nothing.
+  'DELETE /v1/models/{model}': { params: { model: 'no-rate' } },
+  'GET /v1/subscriptions/{shop_id}/{user_id}/usage/by-model': { params: { shop_id: 'shop1', user_id: 'u1' }, query: { from: '2026-03-01', to: '2026-03-05' } },
 };
 
 interface HostileRequest {
@@ -93,9 +99,19 @@ const isTokenCount = (v: unknown) => Number.isInteger(v) && (v as number) >= 0 &
 const isIdentifier = (v: unknown) => typeof v === 'string' && /^[A-Za-z0-9._:@-]{1,128}$/.test(v);
 
 /** The SPEC's own rule for a body field, independent of the zod schemas under test; undefined where the SPEC is silent. */
+/** SPEC §10: a decimal 0 … 1000 with at most 6 places, as a JSON number or as decimal text. */
+const isWeight = (v: unknown) => {
+  const text = typeof v === 'number' && Number.isFinite(v) ? String(v) : typeof v === 'string' && v.length <= 40 ? v : undefined;
+  return text !== undefined && /^\d+(\.\d{1,6})?$/.test(text) && Number(text) <= 1000;
+};
+
 const SPEC_RULES: Record<string, (v: unknown) => boolean> = {
   tokens: isTokenCount,
   input_tokens: isTokenCount,
+  cached_input_tokens: isTokenCount,
+  input_weight: isWeight,
+  cached_input_weight: isWeight,
+  output_weight: isWeight,
   output_tokens: isTokenCount,
   allocated_tokens: isTokenCount,
   ttl_seconds: (v) => Number.isInteger(v) && (v as number) >= 1 && (v as number) <= 3600,
@@ -318,6 +334,8 @@ for (const dialect of DIALECTS) {
       ['POST', '/v1/subscriptions/shop1/u2/suspend', undefined],
       ['POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop1', user_id: 'u1', tokens: 10 }],
       ['POST', '/v1/reservations', { reservation_id: 'r1', shop_id: 'shop1', user_id: 'u1', tokens: 10, ttl_seconds: 3600 }],
+      ['PUT', '/v1/models/vendor%2Fm', { input_weight: 1, output_weight: 2 }],
+      ['POST', '/v1/usage', { event_id: 'w1', shop_id: 'shop1', user_id: 'u1', input_tokens: 3, output_tokens: 1, model: 'vendor/m' }],
     ] as const) {
       const res = await allot.api(method, path, body);
       assert.ok(res.status < 300, `${method} ${path}: ${JSON.stringify(res.body)}`);
@@ -379,7 +397,7 @@ for (const dialect of DIALECTS) {
     assert.equal((await allot.api('GET', '/readyz', undefined, { key: null })).status, 200);
     const after = await allot.api('POST', '/v1/usage', { event_id: 'e2', shop_id: 'shop1', user_id: 'u1', tokens: 1 }, { key: shopKey });
     assert.equal(after.status, 200, 'the server still serves valid requests');
-    assert.equal(after.body.used_tokens, 11);
+    assert.equal(after.body.used_tokens, 16); // 10 + w1's 3·1 + 1·2 + 1
     await assertVerified(allot.testDb.db);
   });
 }

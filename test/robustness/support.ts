@@ -35,6 +35,8 @@ const FINGERPRINT = [
   ['reservations', `COUNT(*), SUM(tokens), SUM(CASE WHEN status = 'active' THEN 1 ELSE 0 END), COUNT(settled_at)`],
   ['api_keys', 'COUNT(*), COUNT(revoked_at)'],
   ['idempotency_keys', 'COUNT(*)'],
+  ['model_rates', 'COUNT(*), COUNT(effective_to), SUM(input_weight), SUM(cached_input_weight), SUM(output_weight)'],
+  ['daily_model_usage', 'COUNT(*), SUM(events), SUM(tokens)'],
 ] as const;
 
 /** Row counts and sums of every table: equal fingerprints mean nothing was written. */

@@ -21,6 +21,7 @@ for (const dialect of DIALECTS) {
     assert.equal(created.status, 201);
     const event: LiveUsageEvent = {
       shop_id: 's' as ShopId, event_id: 'e1', user_id: 'u', tokens: 30, input_tokens: 10, output_tokens: 20, model: 'm', enforce: false,
+      cached_input_tokens: 5, input_weight: null, cached_input_weight: null, output_weight: null,
     };
     const first = await allot.services.write(({ q }) => recordLiveUsage(q, dialect, event, NOW, DAY));
     assert.ok(first);

@@ -28,6 +28,8 @@ async function scenario(allot: Allot): Promise<void> {
   await ok(allot, 'POST', '/v1/usage', { event_id: 'e2', shop_id: 'shop1', user_id: 'u1', input_tokens: 300, output_tokens: 200, enforce: true });
   await ok(allot, 'POST', '/v1/usage', { event_id: 'e1', shop_id: 'shop2', user_id: 'u1', tokens: 70 });
   await ok(allot, 'POST', '/v1/usage', { event_id: 'e3', shop_id: 'shop1', user_id: 'u3', tokens: 40 });
+  await ok(allot, 'PUT', '/v1/models/vendor%2Fm', { input_weight: '1.5', cached_input_weight: '0.15', output_weight: 6 });
+  await ok(allot, 'POST', '/v1/usage', { event_id: 'w1', shop_id: 'shop1', user_id: 'u1', input_tokens: 11, cached_input_tokens: 7, output_tokens: 3, model: 'vendor/m' });
   await ok(allot, 'POST', '/v1/reservations', { reservation_id: 'r1', shop_id: 'shop1', user_id: 'u1', tokens: 2000 });
   await ok(allot, 'POST', '/v1/reservations/r1/commit', { tokens: 2500, shop_id: 'shop1' });
   await ok(allot, 'POST', '/v1/reservations', { reservation_id: 'r2', shop_id: 'shop1', user_id: 'u1', tokens: 900 });
@@ -70,6 +72,9 @@ for (const dialect of DIALECTS) {
       // What a crash between a key's work and its answer left behind before they committed together.
       ['idempotency_keys_answered', () => db.run(`UPDATE idempotency_keys SET state = 'in_flight', status_code = NULL, response = NULL WHERE key = 'hold-1'`)],
       ['counters_not_negative', () => db.run(`UPDATE subscriptions SET queries = -1 WHERE shop_id = 'shop1' AND user_id = 'u3'`)],
+      // A charge that disagrees with its own counts and weights, the rollups and counters kept in step with it.
+      ['charges_match_weights', () => db.run(`UPDATE usage_events SET output_weight = output_weight + 1000000 WHERE event_id = 'w1'`)],
+      ['model_rollups_match_events', () => db.run(`UPDATE daily_model_usage SET cached_input_tokens = cached_input_tokens + 1 WHERE model = 'vendor/m'`)],
       ['events_belong_to_a_period', () => db.run(
         `INSERT INTO usage_events (shop_id, event_id, subscription_id, user_id, tokens, enforce, period_start, day, created_at, request_hash, result)
          VALUES ('shop2', 'stray', ?, 'u1', 1, 0, 12345, '2026-01-01', 0, 'x', '{}')`, [u1!.id])],
@@ -106,7 +111,7 @@ test('verify on an empty database: exit 0 and says all invariants hold', async (
   const result = await runAllot(['verify'], dbEnv(allot.testDb.config));
   assert.equal(result.code, 0, result.stderr);
   assert.match(result.stdout, /checked 0 subscriptions, 0 usage events/);
-  assert.match(result.stdout, /ok: all 9 invariants hold/);
+  assert.match(result.stdout, /ok: all 11 invariants hold/);
   const fresh = `${allot.testDb.config.sqlitePath}.fresh`;
   writeFileSync(fresh, ''); // an empty file is an empty SQLite database
   const unmigrated = await runAllot(['verify'], dbEnv({ dialect: 'sqlite', sqlitePath: fresh }));

@@ -281,6 +281,21 @@ export type SubscriptionStatus = {
     /** What ended it: `upgrade`, `downgrade` or `change`. */
     change_reason: string;
   }>;
+  /** The current period, per model named by its events (from the by-model daily rollups). */
+  usage_by_model: Array<{
+    /** The model its events named. */
+    model: string;
+    /** How many usage events named it. */
+    events: number;
+    /** Their input tokens not served from a cache. */
+    input_tokens: number;
+    /** Their input tokens read from a prompt cache. */
+    cached_input_tokens: number;
+    /** Their output tokens. */
+    output_tokens: number;
+    /** The allowance tokens they were charged. */
+    tokens: number;
+  }>;
 };
 
 /** A closed period (`GET …/periods`). */
@@ -332,13 +347,15 @@ export type UsageInput = {
   shop_id: string;
   /** The user whose live subscription the tokens count against. */
   user_id: string;
-  /** The tokens to count; default input_tokens + output_tokens. One of the three is required. */
+  /** The tokens to charge, as given (no weights). Without it the counts are charged: priced by the model's rate when rates exist, else their plain sum. It or one count is required. */
   tokens?: number;
-  /** Prompt tokens, stored for the audit. */
+  /** Input tokens not served from a prompt cache. */
   input_tokens?: number;
-  /** Completion tokens, stored for the audit. */
+  /** Input tokens read from a prompt cache. */
+  cached_input_tokens?: number;
+  /** Output tokens, reasoning included. */
   output_tokens?: number;
-  /** The model used, stored for the audit (1–200 characters). */
+  /** The model used (1–200 characters): its rate (else the `*` rate) prices the counts, and usage is reported by model. */
   model?: string;
   /** false (default): always recorded (the tokens were spent), `over_limit` tells when usage passed the allowance. true: recorded only if it fits the remaining allowance, else 429 `quota_exceeded` and nothing is stored. */
   enforce?: boolean;
@@ -350,7 +367,7 @@ export type UsageResult = {
   event_id: string;
   /** The subscription it counted against. */
   subscription_id: string;
-  /** The tokens counted for this event. */
+  /** The tokens charged for this event: `tokens` as sent, else the counts priced by the model's rate (ceil of Σ count × weight), else their plain sum. */
   tokens: number;
   /** The period's used tokens after this event. */
   used_tokens: number;
@@ -366,6 +383,17 @@ export type UsageResult = {
   over_limit: boolean;
   /** true when the event was recorded before: this is the first answer again, nothing was counted twice. */
   duplicate: boolean;
+  /** Present with `weights`: the model the event named, whose rate (or the `*` rate) charged it. */
+  model?: string | null;
+  /** The weights the event was charged with; absent when charged as given or as the plain sum. */
+  weights?: {
+    /** Allowance tokens per input token not served from a cache. */
+    input_weight: number;
+    /** Allowance tokens per input token read from a prompt cache. */
+    cached_input_weight: number;
+    /** Allowance tokens per output token. */
+    output_weight: number;
+  };
 };
 
 /** A stored usage event (`GET /v1/usage/{event_id}`). */
@@ -380,9 +408,9 @@ export type UsageEvent = {
   subscription_id: string;
   /** The tokens counted. */
   tokens: number;
-  /** Prompt tokens as sent; null if not sent. */
+  /** Input tokens not served from a cache, as sent; null if not sent. */
   input_tokens: number | null;
-  /** Completion tokens as sent; null if not sent. */
+  /** Output tokens as sent; null if not sent. */
   output_tokens: number | null;
   /** The model as sent; null if not sent. */
   model: string | null;
@@ -390,6 +418,17 @@ export type UsageEvent = {
   enforce: boolean;
   /** The reservation whose commit recorded it; null for a direct event. */
   reservation_id: string | null;
+  /** Input tokens read from a prompt cache, as sent; absent if not sent. */
+  cached_input_tokens?: number;
+  /** The weights the event was charged with; absent when charged as given or as the plain sum. */
+  weights?: {
+    /** Allowance tokens per input token not served from a cache. */
+    input_weight: number;
+    /** Allowance tokens per input token read from a prompt cache. */
+    cached_input_weight: number;
+    /** Allowance tokens per output token. */
+    output_weight: number;
+  };
   /** The UTC day it counted on, YYYY-MM-DD. */
   day: string;
   /** When it was recorded (RFC 3339 UTC). */
@@ -424,8 +463,16 @@ export type ReservationInput = {
   shop_id: string;
   /** The user whose live subscription holds the tokens. */
   user_id: string;
-  /** The tokens to hold: what the call may spend at most. */
-  tokens: number;
+  /** The tokens to charge, as given (no weights). Without it the counts are charged: priced by the model's rate when rates exist, else their plain sum. It or one count is required. */
+  tokens?: number;
+  /** Input tokens not served from a prompt cache. */
+  input_tokens?: number;
+  /** Input tokens read from a prompt cache. */
+  cached_input_tokens?: number;
+  /** Output tokens, reasoning included. */
+  output_tokens?: number;
+  /** The model used (1–200 characters): its rate (else the `*` rate) prices the counts, and usage is reported by model. */
+  model?: string;
   /** Seconds until the hold frees itself, 1–3600; default 300. */
   ttl_seconds?: number;
 };
@@ -458,8 +505,16 @@ export type Reservation = {
 
 /** The body of `POST /v1/reservations/{id}/commit`. */
 export type CommitInput = {
-  /** The tokens really spent: recorded even above the hold or after it expired. */
-  tokens: number;
+  /** The tokens to charge, as given (no weights). Without it the counts are charged: priced by the model's rate when rates exist, else their plain sum. It or one count is required. */
+  tokens?: number;
+  /** Input tokens not served from a prompt cache. */
+  input_tokens?: number;
+  /** Input tokens read from a prompt cache. */
+  cached_input_tokens?: number;
+  /** Output tokens, reasoning included. */
+  output_tokens?: number;
+  /** The model used (1–200 characters): its rate (else the `*` rate) prices the counts, and usage is reported by model. */
+  model?: string;
   /** The usage event to record; default `reservation:` and the reservation's id. */
   event_id?: string;
   /** With an admin key, the shop of the reservation when its id is not unique; a shop key uses its own shop. */
@@ -472,7 +527,7 @@ export type CommitResult = {
   event_id: string;
   /** The subscription it counted against. */
   subscription_id: string;
-  /** The tokens counted for this event. */
+  /** The tokens charged for this event: `tokens` as sent, else the counts priced by the model's rate (ceil of Σ count × weight), else their plain sum. */
   tokens: number;
   /** The period's used tokens after this event. */
   used_tokens: number;
@@ -488,6 +543,17 @@ export type CommitResult = {
   over_limit: boolean;
   /** true when the event was recorded before: this is the first answer again, nothing was counted twice. */
   duplicate: boolean;
+  /** Present with `weights`: the model the event named, whose rate (or the `*` rate) charged it. */
+  model?: string | null;
+  /** The weights the event was charged with; absent when charged as given or as the plain sum. */
+  weights?: {
+    /** Allowance tokens per input token not served from a cache. */
+    input_weight: number;
+    /** Allowance tokens per input token read from a prompt cache. */
+    cached_input_weight: number;
+    /** Allowance tokens per output token. */
+    output_weight: number;
+  };
   /** The reservation committed. */
   reservation_id: string;
   /** Always `committed`. */

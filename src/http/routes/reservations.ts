@@ -2,8 +2,8 @@ import { z } from 'zod';
 import { COMMIT_EVENT_PREFIX, commitHold, createHold, getHold, releaseHold } from '../../service/reservations.ts';
 import { reservationView } from '../../service/views.ts';
 import { route } from '../route.ts';
-import { clientEventId, identifier, idParams, instant, tokenCount } from '../schemas.ts';
-import { usageResultSchema } from './usage.ts';
+import { clientEventId, identifier, idParams, instant } from '../schemas.ts';
+import { chargeFields, refineCharge, usageResultSchema } from './usage.ts';
 
 const ownShop = 'With an admin key, the shop of the reservation when its id is not unique; a shop key uses its own shop.';
 
@@ -55,23 +55,29 @@ export const reservationBody = z
     reservation_id: identifier.optional().describe('Your id for the reservation, to make the create safe to retry; default: allot makes one.'),
     shop_id: identifier.describe('The shop of the user.'),
     user_id: identifier.describe('The user whose live subscription holds the tokens.'),
-    tokens: tokenCount.describe('The tokens to hold: what the call may spend at most.'),
+    ...chargeFields,
     ttl_seconds: z.number().int().min(1).max(3600).optional().describe('Seconds until the hold frees itself, 1–3600; default 300.'),
   })
   .strict()
+  .superRefine(refineCharge)
   .meta({
     id: 'CreateReservationRequest',
-    description: 'Tokens to hold before an LLM call.',
+    description: 'Tokens to hold before an LLM call: `tokens`, or an estimate in counts of a model, charged as usage would be.',
     examples: [{ shop_id: 'acme', user_id: 'u_42', tokens: 4000, ttl_seconds: 120 }],
   });
 export const commitBody = z
   .object({
-    tokens: tokenCount.describe('The tokens really spent: recorded even above the hold or after it expired.'),
+    ...chargeFields,
     event_id: clientEventId.optional().describe(`The usage event to record; default \`${COMMIT_EVENT_PREFIX}\` and the reservation's id.`),
     shop_id: identifier.optional().describe(ownShop),
   })
   .strict()
-  .meta({ id: 'CommitReservationRequest', description: 'The tokens spent by the call the hold was for.', examples: [{ tokens: 3120, event_id: 'call_8f2c1a' }] });
+  .superRefine(refineCharge)
+  .meta({
+    id: 'CommitReservationRequest',
+    description: 'The tokens spent by the call the hold was for: recorded even above the hold or after it expired.',
+    examples: [{ tokens: 3120, event_id: 'call_8f2c1a' }],
+  });
 export const releaseBody = z
   .object({ shop_id: identifier.optional().describe(ownShop) })
   .strict()
@@ -89,7 +95,7 @@ export const reservationRoutes = [
       201: { description: 'Held', schema: reservationSchema },
       404: { description: 'The user has no live subscription in this shop', codes: ['subscription_not_found'] },
       409: { description: 'The subscription is suspended, or the reservation_id exists with other content', codes: ['subscription_suspended', 'idempotency_conflict'] },
-      422: { description: 'The subscription holds as many active reservations as it may', codes: ['too_many_reservations'] },
+      422: { description: 'The subscription holds as many active reservations as it may, or the estimate names a model without a rate (and no `*` rate)', codes: ['too_many_reservations', 'model_not_priced'] },
       429: { description: 'The tokens do not fit the remaining allowance', codes: ['quota_exceeded'] },
     },
     handler: async ({ body, scope, services }) => {
@@ -124,10 +130,11 @@ export const reservationRoutes = [
       200: { description: 'Committed', schema: commitSchema },
       404: { description: "No such reservation (in this shop), or its subscription is gone", codes: ['reservation_not_found', 'subscription_not_found'] },
       409: { description: 'The reservation was released, or committed (or its event_id recorded) with other content', codes: ['reservation_not_active', 'idempotency_conflict'] },
+      422: { description: 'The commit gives counts of a model without a rate (and no `*` rate); nothing stored', codes: ['model_not_priced'] },
     },
     handler: async ({ params, query, body, scope, services }) => ({
       status: 200,
-      body: await commitHold(services, scope, { id: params.id, tokens: body.tokens, event_id: body.event_id, shop_id: body.shop_id ?? query.shop_id }),
+      body: await commitHold(services, scope, { ...body, id: params.id, shop_id: body.shop_id ?? query.shop_id }),
     }),
   }),
   route({

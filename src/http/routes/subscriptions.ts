@@ -6,6 +6,7 @@ import {
 } from '../../service/subscriptions.ts';
 import { periodSummaryView, subscriptionView } from '../../service/views.ts';
 import { route } from '../route.ts';
+import { modelUsageSchema } from './models.ts';
 import { booleanQuery, cursorQuery, day, decodeCursor, identifier, instant, limitQuery, listKey, page, pageOf, shopUserParams } from '../schemas.ts';
 
 const subscriptionState = z.enum(['active', 'suspended', 'canceled']);
@@ -137,6 +138,7 @@ export const statusSchema = subscriptionSchema
     recommendations: z.array(recommendationSchema).describe('Advice from the usage; empty when none applies.'),
     usage_history: usageHistorySchema.optional().describe('With include_history=true: the period day by day.'),
     plan_history: z.array(tenureSchema).optional().describe('With include_history=true: the plans held before the current one, oldest first.'),
+    usage_by_model: z.array(modelUsageSchema).describe('The current period, per model named by its events (from the by-model daily rollups).'),
   })
   .meta({
     id: 'SubscriptionStatus',
@@ -148,6 +150,7 @@ export const statusSchema = subscriptionSchema
       avg_daily_usage: 14000, projected_usage: 536000, projected_exhaustion_date: '2026-03-21', usage_trend: 'stable',
       alerts: [{ type: 'warning', code: 'usage_high', message: "High usage: 78% of this period's tokens used", action: 'Monitor usage closely' }],
       recommendations: [{ code: 'upgrade', message: 'Consider upgrading to Enterprise for 5x more tokens', plan_id: 'enterprise' }],
+      usage_by_model: [],
     }],
   });
 
