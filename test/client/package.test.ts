@@ -145,7 +145,7 @@ export async function main(options: AllotClientOptions): Promise<Report> {
 
   let refused: Report['refused'] = null;
   try {
-    await allot.metered({ ...who, id: 'too-big', estimate: 1_000_000, usage: openaiUsage }, async () => completion);
+    await allot.metered({ ...who, id: 'too-big', estimate: 99_500, usage: openaiUsage }, async () => completion);
   } catch (error) {
     if (!(error instanceof AllotApiError && error.code === 'quota_exceeded')) throw error;
     refused = { code: error.code, retryAfter: error.retryAfter };
