@@ -61,11 +61,15 @@ function componentsReferredToIn(value: unknown, found = new Set<string>()): Set<
 class Components {
   readonly schemas: Record<string, JsonSchema> = {};
   readonly #named: Partial<Record<Io, Record<string, JsonSchema>>> = {};
+  /** Examples by name: zod leaves them out of a request schema that transforms its input, as they show the parsed value. */
+  readonly #examples: Record<string, unknown[]> = {};
 
   /** A `$ref` to `schema`'s component (added with the components it refers to), or the schema inline when it has no name. */
   use(schema: ZodType, io: Io): JsonSchema {
     const name = nameOf(schema);
     if (name === undefined) return jsonSchema(schema, io);
+    const examples: unknown = z.globalRegistry.get(schema)?.examples;
+    if (Array.isArray(examples)) this.#examples[name] = examples;
     this.#add(name, io);
     return { $ref: `${COMPONENTS}${name}` };
   }
@@ -76,7 +80,8 @@ class Components {
     ).schemas);
     const found = named[name];
     if (!found) throw new Error(`No schema is named ${name}.`);
-    const schema = withoutDialect(found);
+    const examples = this.#examples[name];
+    const schema = found.examples === undefined && examples ? { ...withoutDialect(found), examples } : withoutDialect(found);
     const known = this.schemas[name];
     if (known) {
       if (JSON.stringify(known) !== JSON.stringify(schema)) throw new Error(`Schema ${name} reads differently as a request and as an answer: name each reading.`);

@@ -54,6 +54,7 @@ const templates: Record<string, Template> = {
   'POST /v1/renewals/run': { params: {} },
   'PUT /v1/test-clock': { params: {}, body: { now: '2026-03-02T00:00:00.000Z' } },
   'GET /v1/test-clock': { params: {} },
+  'GET /v1/shops/{shop_id}/overview': { params: { shop_id: 'shop1' }, query: { from: '2026-03-01', to: '2026-03-05', limit: '5' } },
   'PUT /v1/models/{model}': { params: { model: 'vendor/m' }, body: { input_weight: '2.5', output_weight: 10, cached_input_weight: 0.25 } },
   'GET /v1/models': { params: {}, query: { limit: '5' } },
   'GET /v1/models/{model}': { params: { model: 'vendor/m' } },
@@ -188,7 +189,10 @@ function hostileRequests(shopKey: string): HostileRequest[] {
     // `.` and `..` are valid identifiers (SPEC §1): sent raw they must still be taken literally, not as a path step.
     .filter(([{ route, template }, , pick, segment]) => {
       const names = Object.keys(template.params);
-      return route.method === 'GET' || !accepts(route.params, { ...template.params, [names[pick % names.length]!]: decodeSafe(segment) });
+      const name = names[pick % names.length]!;
+      // A `?` in the last segment starts the query: what is left is the request before it, not a hostile one.
+      if (segment.includes('?') && route.path.endsWith(`{${name}}`)) return false;
+      return route.method === 'GET' || !accepts(route.params, { ...template.params, [name]: decodeSafe(segment) });
     })
     .map(([{ route, template }, key, pick, segment]): HostileRequest => {
       const names = Object.keys(template.params);

@@ -68,6 +68,7 @@ function probesFor(aKeyId: string): Record<string, Probe[]> {
     'POST /v1/renewals/run': [forbidden('POST', '/v1/renewals/run')],
     'PUT /v1/test-clock': [forbidden('PUT', '/v1/test-clock', { now: '2030-01-01T00:00:00.000Z' })],
     'GET /v1/test-clock': [{ method: 'GET', path: '/v1/test-clock', status: 200 }],
+    'GET /v1/shops/{shop_id}/overview': [nf('GET', '/v1/shops/shopA/overview', undefined, 'not_found')],
     // Rates belong to no shop: any key reads them, only an admin changes them.
     'PUT /v1/models/{model}': [forbidden('PUT', '/v1/models/m', { input_weight: 0, output_weight: 0 }), forbidden('PUT', '/v1/models/*', { input_weight: 0, output_weight: 0 })],
     'DELETE /v1/models/{model}': [forbidden('DELETE', '/v1/models/m')],
